@@ -1,0 +1,171 @@
+"""The ``bench`` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import results
+from .errors import BenchError
+from .probe import SOLVERS, ProbeConfig
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def data_options(f):
+    f = click.option("--data-dir", envvar="BENCH_DATA_DIR", type=click.Path(file_okay=False),
+                     help="Folder holding cifar10/, svhn/ (or set BENCH_DATA_DIR).")(f)
+    f = click.option("--cache-dir", envvar="BENCH_CACHE_DIR", type=click.Path(file_okay=False),
+                     help="Feature cache (default ~/.cache/bench, or BENCH_CACHE_DIR).")(f)
+    f = click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=click.Path(file_okay=False),
+                     help="Folder searched for pretrained weights (or BENCH_WEIGHTS_DIR).")(f)
+    return f
+
+
+def _export_weights_dir(weights_dir):
+    if weights_dir:
+        os.environ["BENCH_WEIGHTS_DIR"] = str(weights_dir)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="bench")
+def cli():
+    """Evaluate image representations with a linear L2-SVM probe (DCGAN paper protocols)."""
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option("--features", "spec", required=True, help="Encoder spec, e.g. pixels or dcgan-imagenet:layers=1-4.")
+@data_options
+@click.option("--download", is_flag=True, help="Fetch the dataset with torchvision where there is internet.")
+@click.option("--protocol", default="full", show_default=True, help="full, few or svhn-1000.")
+@click.option("--per-class", default=400, show_default=True, help="Labels per class for the few protocol.")
+@click.option("--draws", default=10, show_default=True, help="Random draws for the few protocol.")
+@click.option("--per-layer", is_flag=True, help="Also probe each layer's features alone.")
+@click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
+              type=click.Path(dir_okay=False), help="CSV file the result row is appended to.")
+@click.option("--seed", default=0, show_default=True, help="Seeds the validation split, draws and encoders.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--batch-size", default=256, show_default=True)
+@click.option("--limit", type=int, help="Use a random subset of N images per split, for a quick look.")
+@click.option("--val-size", default=10_000, show_default=True, help="Validation images carved from train.")
+@click.option("--solver", type=click.Choice(SOLVERS), default="torch", show_default=True,
+              help="torch: our L2-SVM; liblinear: scikit-learn's LinearSVC, for reference.")
+@click.option("--precision", type=click.Choice(["float32", "mixed"]), default="float32", show_default=True,
+              help="torch solver: float32, or bfloat16 passes with a float32 finish.")
+@click.option("--tol", default=1e-3, show_default=True, help="torch solver's relative gradient-norm tolerance.")
+def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per_class, draws, per_layer,
+        results_path, seed, device, batch_size, limit, val_size, solver, precision, tol):
+    """Evaluate encoder SPEC on DATASET (cifar10, svhn, svhn-extra, folder:PATH)."""
+    from .runner import RunOptions, run as run_benchmark, summary
+
+    _export_weights_dir(weights_dir)
+    opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, results=results_path, seed=seed, device=device,
+                      batch_size=batch_size, limit=limit, download=download, protocol=protocol,
+                      val_size=val_size, per_class=per_class, draws=draws, per_layer=per_layer,
+                      probe=ProbeConfig(solver=solver, tol=tol, precision=precision))
+    for row in run_benchmark(dataset, spec, opts, log=_log):
+        click.echo(summary(row))
+
+
+@cli.command("datasets")
+@data_options
+def list_datasets(data_dir, cache_dir, weights_dir):
+    """List each dataset, its splits and sizes, and where it was found."""
+    from . import datasets
+    from .cache import default_root
+
+    for name in ("cifar10", "svhn", "svhn-extra"):
+        try:
+            source = datasets.find(name, data_dir, default_root(cache_dir))
+        except BenchError as exc:
+            click.echo(f"{name:<11} not found: {exc}")
+            continue
+        sizes = ", ".join(f"{split} {len(load())}" for split, load in source.splits.items())
+        click.echo(f"{name:<11} {sizes} | {source.variant} | {source.location}")
+
+
+@cli.command("encoders")
+def list_encoders():
+    """List every encoder name with a line each (built-ins and installed plug-ins)."""
+    from .encoders import registry
+
+    for name, factory in registry.available().items():
+        click.echo(f"{name:<16} {registry.describe(factory)}")
+
+
+@cli.group()
+def cache():
+    """Inspect or clear the feature cache."""
+
+
+@cache.command("list")
+@click.option("--cache-dir", envvar="BENCH_CACHE_DIR", type=click.Path(file_okay=False))
+def cache_list(cache_dir):
+    from .cache import FeatureCache
+
+    store = FeatureCache(cache_dir)
+    entries = store.entries()
+    for path, attrs in entries:
+        size = path.stat().st_size / 1e6
+        click.echo(f"{path.name}  {attrs.get('encoder', '?')}  {attrs.get('dataset', '?')}/{attrs.get('split', '?')}"
+                   f"  {attrs.get('n_rows', '?')}x{attrs.get('dim', '?')}  {size:.0f} MB  {attrs.get('created', '')}")
+    click.echo(f"{len(entries)} cached feature files in {store.root / 'features'}")
+
+
+@cache.command("clear")
+@click.option("--cache-dir", envvar="BENCH_CACHE_DIR", type=click.Path(file_okay=False))
+def cache_clear(cache_dir):
+    from .cache import FeatureCache
+
+    store = FeatureCache(cache_dir)
+    click.echo(f"removed {store.clear()} files from {store.root}")
+
+
+@cli.command()
+@click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
+              type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html"]), default="markdown",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="File to write (markdown default: BENCHMARKS.md).")
+def leaderboard(results_path, fmt, out):
+    """Best row per dataset, protocol and encoder, beside the paper's published figures."""
+    from . import leaderboard as lb
+
+    rows = lb.load_rows(results_path)
+    if fmt == "csv":
+        text = lb.best_rows(rows).to_csv(index=False)
+    elif fmt == "html":
+        text = lb.html(rows)
+    else:
+        text = lb.markdown(rows)
+        click.echo(text)
+        out = Path(out or "BENCHMARKS.md")
+        document = out.read_text() if out.exists() else "# Benchmarks\n"
+        out.write_text(lb.replace_section(document, text))
+        click.echo(f"updated {out}", err=True)
+        return
+    if out:
+        Path(out).write_text(text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text)
+
+
+def main():
+    try:
+        cli.main(standalone_mode=False)
+    except BenchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,277 @@
+"""Datasets: each split loads as uint8 images (N, 32, 32, 3) and int64 labels.
+
+Known datasets live in a root folder (``--data-dir`` or ``BENCH_DATA_DIR``) with one
+subfolder per dataset. ``folder:PATH`` evaluates any image-folder tree. Decoding a
+folder of JPEGs takes a while, so decoded splits are kept in the cache directory
+(files we write ourselves), keyed by the source files' names, sizes and mtimes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+from PIL import Image
+
+from .errors import BenchError
+from .progress import bar
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+SIZE = 32
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset, ready for an encoder."""
+
+    images: np.ndarray  # uint8, (N, 32, 32, 3)
+    labels: np.ndarray  # int64, (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def fingerprint(self) -> str:
+        """Content hash: cached features are tied to exactly these pixels and labels."""
+        h = hashlib.sha1(np.ascontiguousarray(self.images).data)
+        h.update(np.ascontiguousarray(self.labels).data)
+        return h.hexdigest()[:16]
+
+    def subset(self, index: np.ndarray) -> "Split":
+        return Split(self.images[index], self.labels[index])
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset was found and how to read each of its splits."""
+
+    name: str
+    variant: str  # what the results call the data, e.g. "jpeg-q75-copy"
+    location: Path
+    classes: tuple[str, ...]
+    splits: dict  # split name -> zero-argument loader returning a Split
+
+
+# ---------------------------------------------------------------- locating data
+
+def data_root(data_dir: str | os.PathLike | None) -> Path | None:
+    root = data_dir or os.environ.get("BENCH_DATA_DIR")
+    return Path(root).expanduser() if root else None
+
+
+def find(name: str, data_dir=None, cache_dir: Path | None = None, download: bool = False) -> Source:
+    """Resolve a dataset name (``cifar10``, ``svhn``, ``svhn-extra``, ``folder:PATH``)."""
+    if name.startswith("folder:"):
+        return _folder_source(Path(name[len("folder:"):]).expanduser(), name, cache_dir)
+    root = data_root(data_dir)
+    if name == "cifar10":
+        return _cifar10_source(root, cache_dir, download)
+    if name in ("svhn", "svhn-extra"):
+        return _svhn_source(root, with_extra=name == "svhn-extra")
+    raise BenchError(f"unknown dataset {name!r}: choose cifar10, svhn, svhn-extra or folder:PATH")
+
+
+def load(name: str, split: str, data_dir=None, cache_dir=None, download=False) -> Split:
+    source = find(name, data_dir, cache_dir, download)
+    if split not in source.splits:
+        raise BenchError(f"{name} has no split {split!r} in {source.location}; it has {', '.join(source.splits)}")
+    return source.splits[split]()
+
+
+def _missing(name: str, looked_for: str, root: Path | None, fix: str) -> BenchError:
+    where = f"under {root}" if root else "(no --data-dir given and BENCH_DATA_DIR is unset)"
+    return BenchError(f"{name}: looked for {looked_for} {where}; fix: {fix}")
+
+
+# ---------------------------------------------------------------- CIFAR-10
+
+def _cifar10_source(root: Path | None, cache_dir, download: bool) -> Source:
+    base = root / "cifar10" if root else None
+    if download and base is not None and not (base / "cifar-10-batches-py").is_dir():
+        _download_cifar10(base)
+    if base is not None and (base / "cifar-10-batches-py").is_dir():
+        batches = base / "cifar-10-batches-py"
+        files = {"train": [batches / f"data_batch_{i}" for i in range(1, 6)], "test": [batches / "test_batch"]}
+        splits = {s: (lambda fs=fs: _read_cifar_batches(fs)) for s, fs in files.items()}
+        return Source("cifar10", "original", batches, CIFAR10_CLASSES, splits)
+    if base is not None and (base / "train").is_dir() and (base / "test").is_dir():
+        splits = {s: (lambda s=s: _cached_folder_split(base / s, CIFAR10_CLASSES, cache_dir))
+                  for s in ("train", "test")}
+        variant = "jpeg-q75-copy" if _has_jpeg(base / "test") else "image-folder"
+        return Source("cifar10", variant, base, CIFAR10_CLASSES, splits)
+    raise _missing("cifar10", "cifar10/cifar-10-batches-py/ or cifar10/train/ and cifar10/test/", root,
+                   "pass --data-dir (or set BENCH_DATA_DIR) to the folder holding cifar10/, "
+                   "or add --download where there is internet")
+
+
+def _download_cifar10(base: Path) -> None:
+    from torchvision.datasets.utils import download_and_extract_archive
+
+    base.mkdir(parents=True, exist_ok=True)
+    try:  # torchvision checks the archive's MD5 before extracting it
+        download_and_extract_archive("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", str(base),
+                                     md5="c58f30108f718f92721af3b95e74349a")
+    except Exception as exc:  # no network, DNS failure, bad checksum
+        raise BenchError(f"cifar10: download into {base} failed ({type(exc).__name__}: {exc}); "
+                         "copy cifar-10-batches-py/ there by hand") from None
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Admits only what CIFAR-10's batch files contain: builtins, numpy arrays and dtypes."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _read_cifar_batches(files: list[Path]) -> Split:
+    images, labels = [], []
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                batch = _ArrayUnpickler(fh, encoding="bytes").load()
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, SIZE, SIZE)
+            labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+            raise BenchError(f"{f}: not a readable CIFAR-10 batch ({exc}); re-download it with --download") from None
+        images.append(data.transpose(0, 2, 3, 1))
+    return Split(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels))
+
+
+# ---------------------------------------------------------------- SVHN
+
+SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat", "extra": "extra_32x32.mat"}
+
+
+def _svhn_source(root: Path | None, with_extra: bool) -> Source:
+    base = root / "svhn" if root else None
+    needed = ["train", "test"] + (["extra"] if with_extra else [])
+    if base is None or any(not (base / SVHN_FILES[s]).is_file() for s in needed):
+        names = ", ".join(SVHN_FILES[s] for s in needed)
+        raise _missing("svhn", f"svhn/{{{names}}}", root,
+                       "pass --data-dir (or set BENCH_DATA_DIR) to the folder holding svhn/ with the .mat files "
+                       "from http://ufldl.stanford.edu/housenumbers/")
+    splits = {s: (lambda s=s: read_svhn_mat(base / SVHN_FILES[s])) for s in ("train", "test")}
+    if with_extra:
+        splits["train"] = lambda: _concat(read_svhn_mat(base / SVHN_FILES["train"]),
+                                          read_svhn_mat(base / SVHN_FILES["extra"]))
+    name = "svhn-extra" if with_extra else "svhn"
+    return Source(name, "original", base, tuple(str(d) for d in range(10)), splits)
+
+
+def read_svhn_mat(path: Path) -> Split:
+    """SVHN's MATLAB v5 files: X is 32x32x3xN uint8, y is Nx1 in 1..10 where 10 means digit 0."""
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(path, variable_names=["X", "y"])
+        x, y = mat["X"], mat["y"]
+    except Exception as exc:
+        raise BenchError(f"{path}: not a readable SVHN .mat file ({exc}); re-download it") from None
+    if x.ndim != 4 or x.shape[:3] != (SIZE, SIZE, 3) or y.size != x.shape[3]:
+        raise BenchError(f"{path}: X has shape {x.shape} and y {y.shape}; expected 32x32x3xN and Nx1")
+    labels = y.reshape(-1).astype(np.int64)
+    if labels.min() < 1 or labels.max() > 10:
+        raise BenchError(f"{path}: labels span {labels.min()}..{labels.max()}; SVHN labels are 1..10")
+    return Split(np.ascontiguousarray(x.transpose(3, 0, 1, 2).astype(np.uint8)), labels % 10)
+
+
+def _concat(a: Split, b: Split) -> Split:
+    return Split(np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels]))
+
+
+# ---------------------------------------------------------------- image folders
+
+def _folder_source(path: Path, name: str, cache_dir) -> Source:
+    if not path.is_dir():
+        raise BenchError(f"{name}: {path} is not a folder; give an image-folder tree <class>/<image>")
+    if (path / "train").is_dir():
+        split_dirs = {s: path / s for s in ("train", "test") if (path / s).is_dir()}
+    else:
+        split_dirs = {"train": path}
+    classes = tuple(sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir()))
+    if not classes:
+        raise BenchError(f"{name}: {split_dirs['train']} has no class subfolders; expected <class>/<image>")
+    splits = {s: (lambda d=d: _cached_folder_split(d, classes, cache_dir)) for s, d in split_dirs.items()}
+    return Source(name, "image-folder", path, classes, splits)
+
+
+def _has_jpeg(folder: Path) -> bool:
+    return any(f.suffix.lower() in (".jpg", ".jpeg") for d in folder.iterdir() if d.is_dir() for f in d.iterdir())
+
+
+def _list_images(folder: Path, classes: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
+    present = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    unknown = sorted(set(present) - set(classes))
+    if unknown:
+        raise BenchError(f"{folder}: unexpected class folders {unknown}; expected only {list(classes)}")
+    files, labels = [], []
+    for label, cls in enumerate(classes):  # label order is the dataset's class order, never listing order
+        if not (folder / cls).is_dir():
+            continue
+        names = sorted(f for f in (folder / cls).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files += names
+        labels += [label] * len(names)
+    if not files:
+        raise BenchError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files, np.asarray(labels, dtype=np.int64)
+
+
+def decode_image(path: Path) -> np.ndarray:
+    """Read one image as 32x32 RGB, downsampling larger ones with an area (box) filter."""
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+            if im.size != (SIZE, SIZE):
+                im = im.resize((SIZE, SIZE), Image.Resampling.BOX)
+            return np.asarray(im, dtype=np.uint8)
+    except Exception as exc:
+        raise BenchError(f"{path}: cannot read image ({type(exc).__name__}: {exc}); replace or remove the file") from None
+
+
+def _decode_all(files: list[Path], desc: str) -> np.ndarray:
+    out = np.empty((len(files), SIZE, SIZE, 3), dtype=np.uint8)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL releases the GIL while decoding
+        for i, img in enumerate(bar(pool.map(decode_image, files, chunksize=256), total=len(files),
+                                    desc=desc, unit="img")):
+            out[i] = img
+    return out
+
+
+def _cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path | None) -> Split:
+    files, labels = _list_images(folder, classes)
+    listing = hashlib.sha1()
+    for f in files:
+        st = f.stat()
+        listing.update(f"{f.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    key = listing.hexdigest()[:16]
+    cached = Path(cache_dir) / "decoded" / f"{folder.name}-{key}.h5" if cache_dir else None
+    if cached is not None and cached.is_file():
+        try:
+            with h5py.File(cached, "r") as f:
+                return Split(f["images"][...], f["labels"][...])
+        except (OSError, KeyError):
+            cached.unlink(missing_ok=True)  # unreadable: decode again below
+    split = Split(_decode_all(files, f"decode {folder.name}"), labels)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(cached.name + f".tmp-{os.getpid()}")
+        with h5py.File(tmp, "w") as f:
+            f["images"], f["labels"] = split.images, split.labels
+            f.attrs["source"] = str(folder)
+        os.replace(tmp, cached)
+    return split
+

@@ -1,0 +1,103 @@
+"""Resolve an encoder spec string to an Encoder.
+
+Spec grammar: ``NAME[:ARGS]`` where ARGS is a comma-separated list of ``key=value``
+items and at most one bare value (passed as ``path``), for example
+``dcgan-imagenet:layers=1-4`` or ``dcgan:runs/small``. ``package.module:factory[:ARGS]``
+loads a factory without packaging. Installed packages add encoders through the
+entry-point group ``bench.encoders`` (name -> factory). A factory takes the ARGS as
+string keyword arguments and returns an Encoder.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from ..errors import BenchError
+from .base import Encoder
+
+ENTRY_POINT_GROUP = "bench.encoders"
+
+
+BUILTIN = {  # name -> "module:factory" inside benchmark.encoders, imported when used
+    "pixels": "pixels:Pixels",
+    "dcgan-imagenet": "dcgan:released_imagenet",
+    "dcgan-svhn": "dcgan:released_svhn",
+    "dcgan-random": "dcgan:random_weights",
+    "kmeans": "kmeans:KMeansNetwork",
+}
+
+
+class _Builtin:
+    def __init__(self, name: str, target: str):
+        self.name, self.value = name, target
+
+    def load(self):
+        module, _, attr = self.value.partition(":")
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+
+
+def available() -> dict:
+    """Every encoder name this installation knows: built-ins, then installed plug-ins (loaded when used)."""
+    found = {name: _Builtin(name, target) for name, target in BUILTIN.items()}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
+def describe(factory) -> str:
+    try:
+        doc = (factory.load().__doc__ or "").strip().splitlines()
+    except Exception as exc:  # a broken plug-in must not break the listing
+        return f"(fails to load: {exc})"
+    return doc[0] if doc else ""
+
+
+def parse_args(text: str) -> dict[str, str]:
+    kwargs: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            key, value = "path", item
+        if key in kwargs:
+            raise BenchError(f"encoder option {key!r} given twice in {text!r}")
+        kwargs[key] = value
+    return kwargs
+
+
+def build(spec: str) -> Encoder:
+    """Resolve ``spec`` to a ready Encoder, or raise a one-line BenchError."""
+    name, _, args = spec.partition(":")
+    factories = available()
+    if name in factories:
+        factory = _load_entry_point(factories[name])
+    elif "." in name:
+        attr, _, args = args.partition(":")
+        factory = _import_factory(name, attr, spec)
+    else:
+        raise BenchError(f"unknown encoder {name!r}; `bench encoders` lists them "
+                         "(or pass package.module:factory)")
+    try:
+        encoder = factory(**parse_args(args))
+    except TypeError as exc:
+        raise BenchError(f"encoder {spec!r}: {exc}") from None
+    if not isinstance(encoder, Encoder):
+        raise BenchError(f"encoder {spec!r}: factory returned {type(encoder).__name__}, not a benchmark Encoder")
+    encoder.spec = spec
+    return encoder
+
+
+def _load_entry_point(ep):
+    try:
+        return ep.load()
+    except Exception as exc:
+        raise BenchError(f"encoder plug-in {ep.name!r} ({ep.value}) failed to load: {exc}") from None
+
+
+def _import_factory(module: str, attr: str, spec: str):
+    if not attr:
+        raise BenchError(f"encoder {spec!r}: give package.module:factory")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise BenchError(f"encoder {spec!r}: cannot load {module}:{attr} ({exc})") from None

@@ -1,0 +1,97 @@
+"""Leaderboards from ``results/runs.csv``: one table per dataset and protocol.
+
+The best row per (dataset, protocol, encoder) is the one with the highest *validation*
+accuracy (ties: the latest), so the leaderboard never picks by test accuracy. Published
+figures from the paper stand beside our rows, marked as published, and each of our rows
+shows its difference to the published figure of its encoder family.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from . import published
+from .errors import BenchError
+
+START, END = "<!-- bench:leaderboard:start -->", "<!-- bench:leaderboard:end -->"
+
+
+def load_rows(path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"{path}: no results yet; run `bench run DATASET --features ENCODER` first")
+    return pd.read_csv(path, dtype={"layer": str, "encoder": str})
+
+
+def best_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    rows = rows[rows["layer"].fillna("").isin(["", "all"])]
+    rows = rows.sort_values(["val_acc", "time"]).groupby(["dataset", "protocol", "encoder"], as_index=False).tail(1)
+    return rows.sort_values(["dataset", "protocol", "test_acc"], ascending=[True, True, False])
+
+
+def _family(spec: str) -> str:
+    return spec.split(":")[0]
+
+
+def tables(rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """One display table per (dataset, protocol), ours and published rows together."""
+    best = best_rows(rows)
+    refs = pd.DataFrame(published.ROWS, columns=["dataset", "protocol", "method", "family", "acc", "std"])
+    out = {}
+    for (dataset, protocol), group in best.groupby(["dataset", "protocol"], sort=True):
+        ref = refs[(refs.dataset == dataset.split("-")[0]) & (refs.protocol == protocol)]
+        ref_acc = dict(zip(ref.family, ref.acc))
+        table = pd.DataFrame({
+            "encoder": group["encoder"],
+            "test acc %": [_pm(a, s) for a, s in zip(group["test_acc"], group["test_acc_std"])],
+            "val acc %": group["val_acc"].map(lambda v: f"{v:.2f}"),
+            "vs published": [_delta(a, ref_acc.get(_family(e))) for a, e in zip(group["test_acc"], group["encoder"])],
+            "dims": group["dims"].astype(int),
+            "C": group["C"].map(lambda c: f"{c:.3g}"),
+            "solver": group["solver"],
+            "data": group["data_variant"],
+            "extract s": group["extract_s"].map(lambda v: f"{v:.0f}"),
+            "fit s": group["fit_s"].map(lambda v: f"{v:.0f}"),
+            "device": group["device"],
+            "n train/test": [f"{a}/{b}" for a, b in zip(group["n_train"], group["n_test"])],
+        })
+        published_rows = pd.DataFrame({
+            "encoder": [f"*{m}* (published)" for m in ref.method],
+            "test acc %": [_pm(a, s) for a, s in zip(ref["acc"], ref["std"])],
+        })
+        out[(dataset, protocol)] = pd.concat([table, published_rows], ignore_index=True).fillna("")
+    return out
+
+
+def _pm(acc, std) -> str:
+    if pd.isna(acc):
+        return ""
+    return f"{acc:.2f} ± {std:.2f}" if std is not None and not pd.isna(std) else f"{acc:.2f}"
+
+
+def _delta(acc, ref) -> str:
+    return "" if ref is None or pd.isna(acc) else f"{acc - ref:+.2f}"
+
+
+def markdown(rows: pd.DataFrame) -> str:
+    parts = []
+    for (dataset, protocol), table in tables(rows).items():
+        parts.append(f"### {dataset} · protocol `{protocol}`\n\n{table.to_markdown(index=False, disable_numparse=True)}\n")
+    parts.append(f"Published rows: {published.SOURCE}. Best row per encoder chosen by validation accuracy.\n")
+    return "\n".join(parts)
+
+
+def html(rows: pd.DataFrame) -> str:
+    body = "".join(f"<h3>{d} · {p}</h3>{t.to_html(index=False, border=0)}" for (d, p), t in tables(rows).items())
+    return f"<!doctype html><meta charset='utf-8'><title>bench leaderboard</title>{body}"
+
+
+def replace_section(document: str, body: str, start: str = START, end: str = END) -> str:
+    """Put ``body`` between the markers, appending the marked section if it is absent."""
+    block = f"{start}\n{body}\n{end}"
+    if start in document and end in document:
+        return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, document, flags=re.S)
+    return document.rstrip() + "\n\n" + block + "\n"

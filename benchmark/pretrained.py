@@ -1,0 +1,148 @@
+"""The pretrained-weights registry: ``pretrained/manifest.toml``, verified lookups and downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .cache import default_root
+from .errors import BenchError
+
+MANIFEST = Path(__file__).resolve().parent.parent / "pretrained" / "manifest.toml"
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The hash git gives a file's contents: sha1(b"blob <size>\\0" + data)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    name: str
+    role: str
+    sha1: str
+    size: int | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    meta: dict
+
+    @property
+    def folder(self) -> str:
+        return self.meta["folder"]
+
+    def files(self, generator: bool = False) -> list[WeightFile]:
+        key = "generator_files" if generator else "files"
+        return [WeightFile(f["name"], f["role"], f["sha1"], f.get("size")) for f in self.meta.get(key, [])]
+
+
+def manifest() -> dict[str, Entry]:
+    with open(MANIFEST, "rb") as f:
+        return {name: Entry(name, meta) for name, meta in tomllib.load(f).items()}
+
+
+def entry(name: str) -> Entry:
+    entries = manifest()
+    if name not in entries:
+        raise BenchError(f"no pretrained model {name!r} in {MANIFEST}; known: {', '.join(entries)}")
+    return entries[name]
+
+
+def search_dirs(entry: Entry) -> list[Path]:
+    dirs = []
+    root = os.environ.get("BENCH_WEIGHTS_DIR")
+    if root:
+        root = Path(root).expanduser()
+        dirs += [root / entry.folder, root / "dcgan_code" / entry.folder, root]
+    dirs.append(default_root() / "weights" / entry.folder)
+    return dirs
+
+
+def locate(entry: Entry, f: WeightFile) -> Path | None:
+    for d in search_dirs(entry):
+        if (d / f.name).is_file():
+            return d / f.name
+    return None
+
+
+def verify(path: Path, f: WeightFile) -> None:
+    digest = git_blob_sha1(path.read_bytes())
+    if digest != f.sha1:
+        raise BenchError(f"{path}: git blob SHA-1 is {digest}, expected {f.sha1}; "
+                         f"the file is corrupt or a different release: delete it and run `bench pretrained fetch`")
+
+
+def load_arrays(entry: Entry, roles: list[str], generator: bool = False) -> dict[str, np.ndarray]:
+    """Verified arrays for the given roles; a missing file raises naming every missing file."""
+    by_role = {f.role: f for f in entry.files(generator)}
+    found, missing = {}, []
+    for role in roles:
+        f = by_role[role]
+        path = locate(entry, f)
+        if path is None:
+            missing.append(f)
+            continue
+        verify(path, f)
+        found[role] = np.load(path, allow_pickle=False)
+    if missing:
+        raise MissingWeights(entry, missing)
+    return found
+
+
+class MissingWeights(BenchError):
+    def __init__(self, entry: Entry, missing: list[WeightFile]):
+        self.entry, self.missing = entry, missing
+        names = ", ".join(f"{f.name} ({f.role})" for f in missing)
+        where = " or ".join(str(d) for d in search_dirs(entry)[:2])
+        super().__init__(f"{entry.name}: missing {names}, looked in {where}; "
+                         f"pass --weights-dir or run `bench pretrained fetch {entry.name}`")
+
+
+def status(entry: Entry) -> list[tuple[WeightFile, str]]:
+    """Each file with 'verified', 'missing' or 'BAD HASH'."""
+    out = []
+    for f in entry.files() + entry.files(generator=True):
+        path = locate(entry, f)
+        if path is None:
+            out.append((f, "missing"))
+            continue
+        try:
+            verify(path, f)
+            out.append((f, "verified"))
+        except BenchError:
+            out.append((f, "BAD HASH"))
+    return out
+
+
+def fetch(entry: Entry, progress=print) -> int:
+    """Download every missing file into the cache, verifying each; returns how many were fetched."""
+    target = default_root() / "weights" / entry.folder
+    fetched = 0
+    for f, state in status(entry):
+        if state == "verified":
+            continue
+        url = entry.meta["url_base"] + f.name
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                data = response.read()
+        except OSError as exc:
+            raise BenchError(f"cannot download {url} ({getattr(exc, 'reason', exc)}); "
+                             f"copy the file into {target} or point --weights-dir at a copy") from None
+        digest = git_blob_sha1(data)
+        if digest != f.sha1:
+            raise BenchError(f"{url}: git blob SHA-1 is {digest}, expected {f.sha1}; refusing it")
+        target.mkdir(parents=True, exist_ok=True)
+        tmp = target / f"{f.name}.tmp-{os.getpid()}"
+        tmp.write_bytes(data)
+        os.replace(tmp, target / f.name)
+        progress(f"fetched {f.name} ({len(data)} bytes, verified)")
+        fetched += 1
+    return fetched

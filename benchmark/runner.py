@@ -1,0 +1,120 @@
+"""One benchmark run: dataset -> encoder -> feature cache -> probe -> result row."""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from . import __version__, datasets, protocols, results
+from .cache import FeatureCache
+from .encoders import registry
+from .extract import extract, layer_slices
+from .probe import DEFAULT_GRID, ProbeConfig
+
+
+@dataclass
+class RunOptions:
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    results: str = str(results.DEFAULT_PATH)
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 256
+    limit: int | None = None
+    download: bool = False
+    protocol: str = "full"
+    val_size: int = 10_000
+    per_class: int = 400
+    draws: int = 10
+    per_layer: bool = False
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        from .errors import BenchError
+
+        raise BenchError("--device cuda: no CUDA device is visible to PyTorch; use --device cpu or auto")
+    return name
+
+
+def load_splits(dataset: str, opts: RunOptions, cache: FeatureCache, log=print):
+    source = datasets.find(dataset, opts.data_dir, cache.root, opts.download)
+    splits = {name: source.splits[name]() for name in ("train", "test")}
+    if opts.limit:
+        rng = np.random.default_rng(opts.seed)
+        splits = {name: s.subset(np.sort(rng.permutation(len(s))[: opts.limit])) if len(s) > opts.limit else s
+                  for name, s in splits.items()}
+    log(f"{dataset} ({source.variant}) from {source.location}: "
+        + ", ".join(f"{n} {len(s)}" for n, s in splits.items()))
+    return source, splits
+
+
+def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
+    """Run one encoder on one dataset under a protocol; append and return the result rows."""
+    device = resolve_device(opts.device)
+    probe = ProbeConfig(**{**opts.probe.__dict__, "device": device})
+    cache = FeatureCache(opts.cache_dir)
+    encoder = registry.build(spec).to(device)  # before loading data, so a bad spec fails at once
+    source, splits = load_splits(dataset, opts, cache, log)
+
+    got = extract(encoder, dataset, splits, cache, opts.batch_size, log=log)
+    train, test = got.features["train"], got.features["test"]
+    if got.cached:
+        log(f"features from cache ({train.path.name}): read in {got.read_s:.1f} s "
+            f"against {got.extract_s:.1f} s to extract them")
+    else:
+        log(f"extracted {encoder.dim} features per image in {got.extract_s:.1f} s; cached in {train.path.parent}")
+
+    val_size = min(opts.val_size, len(splits["train"]) // 5)
+    layers = {"all": None}
+    if opts.per_layer:
+        layers.update(layer_slices(train))
+    rows = []
+    for layer, columns in layers.items():
+        outcome = protocols.run(opts.protocol, train, test, val_size, opts.seed, probe, columns, opts, log)
+        row = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "dataset": dataset, "data_variant": source.variant,
+            "protocol": opts.protocol, "encoder": spec, "fingerprint": encoder.fingerprint(),
+            "dims": (columns.stop - columns.start) if columns else encoder.dim,
+            "layer": layer if opts.per_layer else "",
+            "c_grid": _grid_text(probe.grid), "solver": probe.solver,
+            "tol": probe.tol if probe.solver == "torch" else 1e-4,
+            "precision": probe.precision if probe.solver == "torch" else "float64",
+            "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
+            "extract_s": round(got.extract_s, 1), "device": _device_name(device), "version": __version__,
+            "seed": opts.seed, "peak_rss_gb": round(_peak_rss_gb(), 2), **outcome,
+        }
+        results.append(row, opts.results)
+        rows.append(row)
+    return rows
+
+
+def summary(row: dict) -> str:
+    acc = f"test {row['test_acc']:.1f}%"
+    if row.get("test_acc_std") not in (None, ""):
+        acc += f" ± {row['test_acc_std']:.1f}"
+    layer = f" | layer {row['layer']}" if row.get("layer") else ""
+    return (f"{row['dataset']} | {row['encoder']}{layer} | {row['protocol']} | {acc} | "
+            f"val {row['val_acc']:.1f}% | C={row['C']:.3g} | {row['dims']} dims")
+
+
+def _grid_text(grid) -> str:
+    return f"{min(grid):.0e}..{max(grid):.0e} x{len(grid)}" if tuple(grid) != DEFAULT_GRID else "1e-6..1e0 x13 (half-decades)"
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+

@@ -1,0 +1,99 @@
+"""Shared fixtures: small datasets written in each real format, and the optional ../shared folder."""
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmark.datasets import CIFAR10_CLASSES
+
+SHARED = Path(os.environ.get("BENCH_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+WEIGHTS = SHARED / "pretrained" / "dcgan_code"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """Every test gets its own cache and no inherited data or weights locations."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
+    monkeypatch.delenv("BENCH_WEIGHTS_DIR", raising=False)
+
+
+@pytest.fixture
+def weights_dir(monkeypatch):
+    if not WEIGHTS.is_dir():
+        pytest.skip(f"released DCGAN weights not found at {WEIGHTS}")
+    monkeypatch.setenv("BENCH_WEIGHTS_DIR", str(WEIGHTS))
+    return WEIGHTS
+
+
+def class_images(n_per_class, n_classes=10, seed=0, size=32):
+    """Images whose mean colour depends on the class, so a linear probe can learn them."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for c in range(n_classes):
+        base = np.array([(c * 37) % 256, (c * 91) % 256, (c * 53) % 256], np.float32)
+        noise = rng.normal(0, 25, size=(n_per_class, size, size, 3))
+        images.append(np.clip(base + noise, 0, 255).astype(np.uint8))
+        labels += [c] * n_per_class
+    return np.concatenate(images), np.asarray(labels)
+
+
+def write_image_folder(root: Path, classes, n_per_class, seed=0, size=32, fmt="png"):
+    images, labels = class_images(n_per_class, len(classes), seed, size)
+    for i, (img, label) in enumerate(zip(images, labels)):
+        d = root / classes[label]
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / f"{i:04d}.{fmt}")
+    return images, labels
+
+
+@pytest.fixture
+def cifar_folder(tmp_path):
+    """data_dir/cifar10/{train,test}/<class>/*.png, created in reverse class order."""
+    root = tmp_path / "data"
+    classes = list(CIFAR10_CLASSES)
+    for split, n, seed in (("train", 12, 0), ("test", 4, 1)):
+        for cls in reversed(classes):  # listing order must not decide labels
+            (root / "cifar10" / split / cls).mkdir(parents=True, exist_ok=True)
+        write_image_folder(root / "cifar10" / split, classes, n, seed)
+    return root
+
+
+@pytest.fixture
+def cifar_batches(tmp_path):
+    """data_dir/cifar10/cifar-10-batches-py/ in the original pickled layout."""
+    root = tmp_path / "batches"
+    d = root / "cifar10" / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in [(f"data_batch_{i}", 20) for i in range(1, 6)] + [("test_batch", 10)]:
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        labels = list(rng.integers(0, 10, size=n).tolist())
+        with open(d / name, "wb") as f:
+            pickle.dump({b"batch_label": b"x", b"labels": labels, b"data": data,
+                         b"filenames": [b"f"] * n}, f, protocol=2)
+    return root
+
+
+def write_svhn_mat(path: Path, n: int, seed=0):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
+    y = rng.integers(1, 11, size=(n, 1)).astype(np.uint8)  # 10 means digit 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(path, {"X": x, "y": y})
+    return x, y
+
+
+@pytest.fixture
+def svhn_dir(tmp_path):
+    root = tmp_path / "svhndata"
+    write_svhn_mat(root / "svhn" / "train_32x32.mat", 30, 0)
+    write_svhn_mat(root / "svhn" / "test_32x32.mat", 12, 1)
+    write_svhn_mat(root / "svhn" / "extra_32x32.mat", 8, 2)
+    return root

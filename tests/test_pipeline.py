@@ -1,0 +1,168 @@
+import csv
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from benchmark import cli
+from benchmark.cache import FeatureCache
+from benchmark.datasets import Split
+from benchmark.encoders import registry
+from benchmark.encoders.pixels import Pixels
+from benchmark.errors import BenchError
+from benchmark.extract import extract
+from benchmark.probe import ProbeConfig, run_probe, validation_split
+from conftest import class_images
+
+
+def splits(n_train=200, n_test=50):
+    x, y = class_images(n_train // 10, seed=0)
+    xt, yt = class_images(n_test // 10, seed=1)
+    return {"train": Split(x, y), "test": Split(xt, yt)}
+
+
+class Exploding(Pixels):
+    """Fails half-way through extraction, as a killed run would."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def transform(self, images):
+        self.calls += 1
+        if self.calls == 2:
+            raise KeyboardInterrupt
+        return super().transform(images)
+
+
+def test_interrupted_extraction_leaves_nothing_trusted(tmp_path):
+    cache = FeatureCache(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        extract(Exploding(), "toy", splits(), cache, batch_size=64)
+    assert not list((tmp_path / "features").glob("*"))
+    got = extract(Pixels(), "toy", splits(), cache, batch_size=64)
+    assert not got.cached and got.features["train"].n_rows == 200
+
+
+def test_second_run_reads_the_cache(tmp_path):
+    cache = FeatureCache(tmp_path)
+    first = extract(Pixels(), "toy", splits(), cache, batch_size=64)
+    second = extract(Pixels(), "toy", splits(), cache, batch_size=64)
+    assert second.cached and second.read_s >= 0
+    np.testing.assert_array_equal(first.features["test"].read(), second.features["test"].read())
+    np.testing.assert_allclose(second.features["train"].read()[0], splits()["train"].images[0].ravel() / 127.5 - 1,
+                               atol=1e-6)
+
+
+def test_corrupt_or_truncated_cache_is_rebuilt(tmp_path):
+    cache = FeatureCache(tmp_path)
+    got = extract(Pixels(), "toy", splits(), cache, batch_size=64)
+    path = got.features["train"].path
+    path.write_bytes(path.read_bytes()[:5000])  # truncated
+    warnings = []
+    again = extract(Pixels(), "toy", splits(), cache, batch_size=64, log=warnings.append)
+    assert not again.cached and any("ignoring cache file" in w and "unreadable" in w for w in warnings)
+    with h5py.File(again.features["test"].path, "r+") as f:
+        f.attrs["n_rows"] = 3  # wrong count
+    warnings.clear()
+    extract(Pixels(), "toy", splits(), cache, batch_size=64, log=warnings.append)
+    assert any("row count mismatch" in w for w in warnings)
+
+
+def test_fingerprint_separates_encoders_and_data(tmp_path):
+    cache = FeatureCache(tmp_path)
+    extract(Pixels(), "toy", splits(), cache, batch_size=64)
+    other = splits()
+    other["test"] = Split(other["test"].images[::-1].copy(), other["test"].labels[::-1].copy())
+    got = extract(Pixels(), "toy", other, cache, batch_size=64)
+    assert not got.cached  # same encoder, different test images: new file
+    assert len(list((tmp_path / "features").glob("*.h5"))) == 3
+
+
+def test_validation_split_is_stratified_and_seeded():
+    labels = np.repeat(np.arange(10), 100)
+    fit, val = validation_split(labels, 200, seed=0)
+    assert len(val) == 200 and len(fit) == 800 and not set(fit) & set(val)
+    assert (np.bincount(labels[val]) == 20).all()
+    np.testing.assert_array_equal(val, validation_split(labels, 200, seed=0)[1])
+    assert not np.array_equal(val, validation_split(labels, 200, seed=1)[1])
+
+
+def test_C_selection_reads_only_validation(tmp_path):
+    cache = FeatureCache(tmp_path)
+    data = splits(300, 100)
+    got = extract(Pixels(), "toy", data, cache, batch_size=128)
+    config = ProbeConfig(grid=(1e-4, 1e-3, 1e-2))
+    without_test = run_probe(got.features["train"], None, 60, 0, config)
+    with h5py.File(got.features["test"].path, "r+") as f:
+        f["labels"][...] = np.random.default_rng(0).permutation(f["labels"][...])
+        f["features"][...] = np.random.default_rng(1).normal(size=f["features"].shape)
+    with_test = run_probe(got.features["train"], got.features["test"], 60, 0, config)
+    assert (with_test.C, with_test.val_acc, with_test.tried) == (without_test.C, without_test.val_acc, without_test.tried)
+
+
+def test_probe_learns_and_grid_extends_at_edge(tmp_path):
+    cache = FeatureCache(tmp_path)
+    got = extract(Pixels(), "toy", splits(300, 100), cache, batch_size=128)
+    result = run_probe(got.features["train"], got.features["test"], 60, 0, ProbeConfig(grid=(1e-9,)))
+    assert result.test_acc > 80
+    assert max(c for c, _ in result.tried) > 1e-8  # best at the top edge: the grid grew upward
+
+
+def test_spec_parsing_and_unknown_encoder():
+    assert registry.parse_args("layers=1-4,seed=3") == {"layers": "1-4", "seed": "3"}
+    assert registry.parse_args("runs/x") == {"path": "runs/x"}
+    with pytest.raises(BenchError, match="unknown encoder 'nope'.*bench encoders"):
+        registry.build("nope")
+    with pytest.raises(BenchError, match="pixels:bogus=1"):
+        registry.build("pixels:bogus=1")
+    assert registry.build("tests.test_pipeline:Exploding").name == "pixels"
+
+
+def invoke(*args):
+    result = CliRunner().invoke(cli.cli, list(args), standalone_mode=False, catch_exceptions=True)
+    return result
+
+
+def test_cli_run_writes_a_row_and_reuses_cache(cifar_folder, tmp_path):
+    out = tmp_path / "runs.csv"
+    args = ["run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--results", str(out),
+            "--val-size", "20"]
+    first = invoke(*args)
+    assert first.exception is None, first.output
+    assert "cifar10 | pixels | full | test" in first.output and "3072 dims" in first.output
+    second = invoke(*args)
+    assert "features from cache" in second.output
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 2 and rows[0]["data_variant"] == "image-folder" and rows[0]["n_train"] == "120"
+    assert rows[0]["C"] == rows[1]["C"] and float(rows[0]["test_acc"]) > 50
+    board = invoke("leaderboard", "--results", str(out), "--out", str(tmp_path / "B.md"))
+    assert board.exception is None and "| pixels" in (tmp_path / "B.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "cifar10", "--features", "pixels"], "BENCH_DATA_DIR is unset"),
+    (["run", "cifar10", "--features", "nope"], "unknown encoder 'nope'"),
+])
+def test_cli_errors_are_one_line(args, message, capfd):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "from benchmark.cli import main; main()", *args],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
+
+
+def test_bad_image_error_through_cli(cifar_folder):
+    import subprocess
+    import sys
+
+    (cifar_folder / "cifar10" / "train" / "dog" / "0050.png").write_bytes(b"\x89PNG broken")
+    proc = subprocess.run([sys.executable, "-c", "from benchmark.cli import main; main()", "run", "cifar10",
+                           "--features", "pixels", "--data-dir", str(cifar_folder)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "0050.png: cannot read image" in proc.stderr.splitlines()[-1]
+    assert "Traceback" not in proc.stderr
