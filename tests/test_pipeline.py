@@ -114,6 +114,7 @@ def test_probe_learns_and_grid_extends_at_edge(tmp_path):
 def test_spec_parsing_and_unknown_encoder():
     assert registry.parse_args("layers=1-4,seed=3") == {"layers": "1-4", "seed": "3"}
     assert registry.parse_args("runs/x") == {"path": "runs/x"}
+    assert registry.parse_args("runs/x,layers=1,3,5,seed=2") == {"path": "runs/x", "layers": "1,3,5", "seed": "2"}
     with pytest.raises(BenchError, match="unknown encoder 'nope'.*bench encoders"):
         registry.build("nope")
     with pytest.raises(BenchError, match="pixels:bogus=1"):

@@ -1,9 +1,10 @@
 """Resolve an encoder spec string to an Encoder.
 
 Spec grammar: ``NAME[:ARGS]`` where ARGS is a comma-separated list of ``key=value``
-items and at most one bare value (passed as ``path``), for example
-``dcgan-imagenet:layers=1-4`` or ``dcgan:runs/small``. ``package.module:factory[:ARGS]``
-loads a factory without packaging. Installed packages add encoders through the
+items, optionally led by one bare value (passed as ``path``); a bare item after a
+``key=value`` continues its value, so lists work: ``dcgan-imagenet:layers=1,3,seed=2``,
+``dcgan-imagenet:layers=1-4``, ``dcgan:runs/small``. ``package.module:factory[:ARGS]``
+(any importable module) loads a factory without packaging. Installed packages add encoders through the
 entry-point group ``bench.encoders`` (name -> factory). A factory takes the ARGS as
 string keyword arguments and returns an Encoder.
 """
@@ -11,6 +12,7 @@ string keyword arguments and returns an Encoder.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from importlib.metadata import entry_points
 
 from ..errors import BenchError
@@ -54,14 +56,22 @@ def describe(factory) -> str:
 
 
 def parse_args(text: str) -> dict[str, str]:
+    """``path,key=value,key=v1,v2`` -> dict; a bare item continues the previous value (lists)."""
     kwargs: dict[str, str] = {}
+    last = None
     for item in filter(None, (p.strip() for p in text.split(","))):
         key, eq, value = item.partition("=")
         if not eq:
-            key, value = "path", item
+            if last is None and "path" not in kwargs:
+                kwargs["path"] = item
+            elif last is not None:
+                kwargs[last] += "," + item
+            else:
+                raise BenchError(f"encoder options {text!r}: {item!r} needs a key=value form")
+            continue
         if key in kwargs:
             raise BenchError(f"encoder option {key!r} given twice in {text!r}")
-        kwargs[key] = value
+        kwargs[key], last = value, key
     return kwargs
 
 
@@ -69,14 +79,14 @@ def build(spec: str) -> Encoder:
     """Resolve ``spec`` to a ready Encoder, or raise a one-line BenchError."""
     name, _, args = spec.partition(":")
     factories = available()
+    attr, _, rest = args.partition(":")
     if name in factories:
         factory = _load_entry_point(factories[name])
-    elif "." in name:
-        attr, _, args = args.partition(":")
-        factory = _import_factory(name, attr, spec)
+    elif name and attr.isidentifier() and importlib.util.find_spec(name.split(".")[0]) is not None:
+        factory, args = _import_factory(name, attr, spec), rest
     else:
         raise BenchError(f"unknown encoder {name!r}; `bench encoders` lists them "
-                         "(or pass package.module:factory)")
+                         "(or pass module:factory)")
     try:
         encoder = factory(**parse_args(args))
     except TypeError as exc:
