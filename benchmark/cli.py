@@ -73,6 +73,36 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per
         click.echo(summary(row))
 
 
+@cli.command()
+@click.argument("encoder_a")
+@click.argument("encoder_b")
+@click.option("--dataset", required=True, help="cifar10, svhn, svhn-extra or folder:PATH.")
+@click.option("--protocol", type=click.Choice(["full", "few", "svhn-1000"]), default="few", show_default=True)
+@click.option("--per-class", default=400, show_default=True)
+@click.option("--draws", default=10, show_default=True)
+@data_options
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--limit", type=int)
+@click.option("--val-size", default=10_000, show_default=True)
+def compare(encoder_a, encoder_b, dataset, protocol, per_class, draws, data_dir, cache_dir, weights_dir, seed,
+            device, limit, val_size):
+    """Paired difference between ENCODER_A and ENCODER_B over the same draws (or test images)."""
+    from .compare import compare as paired
+    from .runner import RunOptions, features, probe_config
+
+    _export_weights_dir(weights_dir)
+    opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, seed=seed, device=device, limit=limit)
+    pairs = []
+    for spec in (encoder_a, encoder_b):
+        _, splits, _, got = features(dataset, spec, opts, log=_log)
+        pairs.append((got.features["train"], got.features["test"]))
+    size = min(val_size, len(splits["train"]) // 5)
+    result = paired(pairs[0], pairs[1], protocol, size, seed, probe_config(opts), per_class, draws)
+    for line in result.lines(f"A={encoder_a}", f"B={encoder_b}"):
+        click.echo(line)
+
+
 @cli.command("datasets")
 @data_options
 def list_datasets(data_dir, cache_dir, weights_dir):
@@ -134,18 +164,23 @@ def cache_clear(cache_dir):
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="File to write (markdown default: BENCHMARKS.md).")
 def leaderboard(results_path, fmt, out):
-    """Best row per dataset, protocol and encoder, beside the paper's published figures."""
+    """Best row per dataset, protocol and encoder, beside the paper's published figures.
+
+    Markdown rewrites the tables between the leaderboard markers of BENCHMARKS.md; figures
+    go to figures/ beside the results file.
+    """
     from . import leaderboard as lb
 
     rows = lb.load_rows(results_path)
+    figures = lb.draw_figures(rows, Path(results_path).parent / "figures")
     if fmt == "csv":
         text = lb.best_rows(rows).to_csv(index=False)
     elif fmt == "html":
-        text = lb.html(rows)
+        text = lb.html(rows, figures)
     else:
-        text = lb.markdown(rows)
-        click.echo(text)
         out = Path(out or "BENCHMARKS.md")
+        text = lb.markdown(rows, figures, relative_to=out.parent)
+        click.echo(text)
         document = out.read_text() if out.exists() else "# Benchmarks\n"
         out.write_text(lb.replace_section(document, text))
         click.echo(f"updated {out}", err=True)

@@ -8,6 +8,8 @@ shows its difference to the published figure of its encoder family.
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 from pathlib import Path
 
@@ -76,16 +78,36 @@ def _delta(acc, ref) -> str:
     return "" if ref is None or pd.isna(acc) else f"{acc - ref:+.2f}"
 
 
-def markdown(rows: pd.DataFrame) -> str:
+def draw_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:
+    """PNG figures per dataset: accuracy against labels per class, and accuracy per layer."""
+    from . import figures
+
+    out = {}
+    for dataset in sorted(rows.dataset.unique()):
+        made = [figures.labels_curve(rows, dataset, folder / f"{dataset}-labels.png"),
+                figures.per_layer(rows, dataset, folder / f"{dataset}-layers.png")]
+        out[dataset] = [p for p in made if p is not None]
+    return out
+
+
+def markdown(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None, relative_to: Path = Path(".")) -> str:
     parts = []
     for (dataset, protocol), table in tables(rows).items():
         parts.append(f"### {dataset} · protocol `{protocol}`\n\n{table.to_markdown(index=False, disable_numparse=True)}\n")
+    for dataset, paths in (figures or {}).items():
+        for path in paths:
+            parts.append(f"![{path.stem}]({os.path.relpath(path, relative_to)})\n")
     parts.append(f"Published rows: {published.SOURCE}. Best row per encoder chosen by validation accuracy.\n")
     return "\n".join(parts)
 
 
-def html(rows: pd.DataFrame) -> str:
+def html(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None) -> str:
+    """One standalone page: tables, and figures inlined as data URIs."""
     body = "".join(f"<h3>{d} · {p}</h3>{t.to_html(index=False, border=0)}" for (d, p), t in tables(rows).items())
+    for paths in (figures or {}).values():
+        for path in paths:
+            data = base64.b64encode(path.read_bytes()).decode()
+            body += f"<p><img alt='{path.stem}' src='data:image/png;base64,{data}'></p>"
     return f"<!doctype html><meta charset='utf-8'><title>bench leaderboard</title>{body}"
 
 

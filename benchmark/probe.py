@@ -44,6 +44,7 @@ class ProbeResult:
     test_acc: float | None
     tried: list[tuple[float, float]] = field(default_factory=list)  # (C, validation accuracy)
     fit_s: float = 0.0
+    test_correct: np.ndarray | None = None  # per test image, for paired comparisons
 
 
 def validation_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -179,9 +180,10 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     fit_s = time.perf_counter() - start
     del X, low
 
-    test_acc = None
+    test_acc = correct = None
     if test is not None:
         X_test = all_stats.apply_(to_tensor(test.read(columns=columns), device))
-        test_acc = accuracy(final, X_test, torch.from_numpy(test.labels()))
-    return ProbeResult(C, val_acc, test_acc, tried, fit_s)
+        correct = (final.predict(X_test).cpu() == torch.from_numpy(test.labels())).numpy()
+        test_acc = float(correct.mean()) * 100.0
+    return ProbeResult(C, val_acc, test_acc, tried, fit_s, correct)
 

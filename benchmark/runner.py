@@ -56,21 +56,31 @@ def load_splits(dataset: str, opts: RunOptions, cache: FeatureCache, log=print):
     return source, splits
 
 
-def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
-    """Run one encoder on one dataset under a protocol; append and return the result rows."""
-    device = resolve_device(opts.device)
-    probe = ProbeConfig(**{**opts.probe.__dict__, "device": device})
+def features(dataset: str, spec: str, opts: RunOptions, log=print):
+    """Cached (or freshly extracted) features of both splits: (source, splits, encoder, Extracted)."""
     cache = FeatureCache(opts.cache_dir)
-    encoder = registry.build(spec).to(device)  # before loading data, so a bad spec fails at once
+    encoder = registry.build(spec).to(resolve_device(opts.device))  # before loading data: bad specs fail at once
     source, splits = load_splits(dataset, opts, cache, log)
-
     got = extract(encoder, dataset, splits, cache, opts.batch_size, log=log)
-    train, test = got.features["train"], got.features["test"]
     if got.cached:
-        log(f"features from cache ({train.path.name}): read in {got.read_s:.1f} s "
+        log(f"{spec}: features from cache ({got.features['train'].path.name}): read in {got.read_s:.1f} s "
             f"against {got.extract_s:.1f} s to extract them")
     else:
-        log(f"extracted {encoder.dim} features per image in {got.extract_s:.1f} s; cached in {train.path.parent}")
+        log(f"{spec}: extracted {encoder.dim} features per image in {got.extract_s:.1f} s; "
+            f"cached in {got.features['train'].path.parent}")
+    return source, splits, encoder, got
+
+
+def probe_config(opts: RunOptions) -> ProbeConfig:
+    return ProbeConfig(**{**opts.probe.__dict__, "device": resolve_device(opts.device)})
+
+
+def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
+    """Run one encoder on one dataset under a protocol; append and return the result rows."""
+    probe = probe_config(opts)
+    device = probe.device
+    source, splits, encoder, got = features(dataset, spec, opts, log)
+    train, test = got.features["train"], got.features["test"]
 
     val_size = min(opts.val_size, len(splits["train"]) // 5)
     layers = {"all": None}
@@ -99,7 +109,9 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
 def summary(row: dict) -> str:
     acc = f"test {row['test_acc']:.1f}%"
     if row.get("test_acc_std") not in (None, ""):
-        acc += f" ± {row['test_acc_std']:.1f}"
+        acc += f" ± {row['test_acc_std']:.1f} sd over {row['draws']} draws (95% CI ± {row['test_acc_ci95']:.2f})"
+    if row["protocol"] == "svhn-1000":
+        acc = f"test error {100 - row['test_acc']:.2f}% ± {1.96 * row['test_acc_std']:.2f} (1.96 sd, {row['draws']} draws)"
     layer = f" | layer {row['layer']}" if row.get("layer") else ""
     return (f"{row['dataset']} | {row['encoder']}{layer} | {row['protocol']} | {acc} | "
             f"val {row['val_acc']:.1f}% | C={row['C']:.3g} | {row['dims']} dims")

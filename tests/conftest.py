@@ -97,3 +97,23 @@ def svhn_dir(tmp_path):
     write_svhn_mat(root / "svhn" / "test_32x32.mat", 12, 1)
     write_svhn_mat(root / "svhn" / "extra_32x32.mat", 8, 2)
     return root
+
+
+class Quadrants:
+    """Factory for a cheap 12-feature encoder (mean colour of each quadrant), for protocol tests."""
+
+    def __new__(cls):
+        from benchmark.encoders.base import Encoder
+
+        class QuadrantColour(Encoder):
+            name = "quadrants"
+
+            @property
+            def dim(self):
+                return 12
+
+            def transform(self, images):
+                q = images.reshape(len(images), 2, 16, 2, 16, 3).mean((2, 4))
+                return (q.reshape(len(images), -1) / 127.5 - 1).astype(np.float32)
+
+        return QuadrantColour()

@@ -119,7 +119,7 @@ def test_spec_parsing_and_unknown_encoder():
         registry.build("nope")
     with pytest.raises(BenchError, match="pixels:bogus=1"):
         registry.build("pixels:bogus=1")
-    assert registry.build("tests.test_pipeline:Exploding").name == "pixels"
+    assert registry.build("test_pipeline:Exploding").name == "pixels"
 
 
 def invoke(*args):
@@ -167,3 +167,100 @@ def test_bad_image_error_through_cli(cifar_folder):
                            "--features", "pixels", "--data-dir", str(cifar_folder)], capture_output=True, text=True)
     assert proc.returncode == 2 and "0050.png: cannot read image" in proc.stderr.splitlines()[-1]
     assert "Traceback" not in proc.stderr
+
+
+def test_draws_are_identical_across_encoders_and_disjoint_from_validation():
+    from benchmark.protocols import draw_indices
+
+    labels = np.repeat(np.arange(10), 60)
+    pool, val = validation_split(labels, 100, seed=0)
+    a = draw_indices(labels, pool, 20, 3, seed=0)
+    b = draw_indices(labels, pool, 20, 3, seed=0)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[0], a[1])
+    for draw in a:
+        assert not set(draw) & set(val) and (np.bincount(labels[draw]) == 20).all()
+
+
+def test_interval_arithmetic_on_a_known_case():
+    from benchmark.protocols import interval95
+
+    # mean 10, sample sd sqrt(8/3) = 1.632993 over n = 4, t(0.975, 3) = 3.182446:
+    # half-width 3.1824463 * 1.6329932 / 2 = 2.5984565
+    assert abs(interval95([8.0, 10.0, 10.0, 12.0]) - 2.5984565) < 1e-6
+    import math
+
+    assert math.isnan(interval95([1.0]))
+
+
+def test_few_shot_protocol_ignores_test_labels_for_C(tmp_path):
+    from benchmark.protocols import FewShot, run_few_shot
+
+    cache = FeatureCache(tmp_path)
+    got = extract(Pixels(), "toy", splits(400, 100), cache, batch_size=128)
+    config = ProbeConfig(grid=(1e-4, 1e-3, 1e-2))
+    setting = FewShot(per_class=10, search_draws=3, test_draws=5)
+    first = run_few_shot(got.features["train"], None, setting, 100, 0, config)
+    with_test = run_few_shot(got.features["train"], got.features["test"], setting, 100, 0, config)
+    assert (first.C, first.tried) == (with_test.C, with_test.tried)
+    assert len(with_test.test_accs) == 5 and min(with_test.test_accs) > 50
+
+
+def _svhn_like(root, n_train=1600, n_test=200):
+    """SVHN-format .mat files (labels 1..10, 10 for digit 0) with learnable classes."""
+    from scipy.io import savemat
+
+    for name, n, seed in (("train_32x32.mat", n_train, 0), ("test_32x32.mat", n_test, 1)):
+        x, y = class_images(n // 10, seed=seed)
+        y = np.where(y == 0, 10, y)
+        (root / "svhn").mkdir(parents=True, exist_ok=True)
+        savemat(root / "svhn" / name, {"X": x.transpose(1, 2, 3, 0), "y": y[:, None].astype(np.uint8)})
+
+
+def test_svhn_1000_end_to_end(tmp_path):
+    from benchmark.protocols import FewShot, draw_indices, run_few_shot
+
+    _svhn_like(tmp_path / "d")
+    out = tmp_path / "runs.csv"
+    result = invoke("run", "svhn", "--features", "conftest:Quadrants", "--protocol", "svhn-1000", "--data-dir",
+                    str(tmp_path / "d"), "--results", str(out), "--val-size", "300")
+    assert result.exception is None, result.output
+    row = next(csv.DictReader(open(out)))
+    assert row["protocol"] == "svhn-1000" and row["draws"] == "100" and row["per_class"] == "100"
+    assert "test error" in result.output and "1.96 sd, 100 draws" in result.output
+
+    # the same computation by hand: 10 draws choose C on validation, 100 draws at that C on test
+    from benchmark.cache import FeatureCache as Cache
+
+    cache = Cache()
+    files = {a["split"]: p for p, a in cache.entries()}
+    from benchmark.cache import CachedFeatures
+
+    train = CachedFeatures(files["train"], 1600, 12, {})
+    test = CachedFeatures(files["test"], 200, 12, {})
+    r = run_few_shot(train, test, FewShot(100, 10, 100), 300, 0, ProbeConfig())
+    assert float(row["C"]) == r.C and max(r.tried, key=lambda t: t[1])[0] == r.C
+    accs = np.asarray(r.test_accs)
+    assert abs(float(row["test_acc"]) - accs.mean()) < 1e-3
+    assert abs(float(row["test_acc_std"]) - accs.std(ddof=1)) < 1e-3
+    labels = train.labels()
+    pool, val = validation_split(labels, 300, 0)
+    draws = draw_indices(labels, pool, 100, 100, 0)
+    assert len(draws) == 100 and all(len(d) == 1000 and not set(d) & set(val) for d in draws[:5])
+
+
+def test_compare_pairs_draws_and_images(tmp_path):
+    from benchmark.compare import compare, paired_draws
+
+    cache = FeatureCache(tmp_path)
+    data = splits(400, 100)
+    a = extract(Pixels(), "toy", data, cache, batch_size=128).features
+    b = extract(registry.build("conftest:Quadrants"), "toy", data, cache, batch_size=128).features
+    config = ProbeConfig(grid=(1e-4, 1e-3))
+    few = compare((a["train"], a["test"]), (b["train"], b["test"]), "few", 100, 0, config, per_class=10, draws=4)
+    assert few.units == "draws" and few.a_wins + few.b_wins <= 4
+    assert few.ci95[0] <= few.diff <= few.ci95[1]
+    full = compare((a["train"], a["test"]), (a["train"], a["test"]), "full", 100, 0, config)
+    assert full.diff == 0 and full.a_wins == full.b_wins == 0
+    known = paired_draws([70, 72, 74], [68, 71, 70], "few")
+    assert known.diff == pytest.approx(7 / 3) and known.a_wins == 3
