@@ -76,6 +76,11 @@ class CachedFeatures:
                     out[where[keep]] = ds[start:start + READ_BLOCK_ROWS, columns][keep]
         return out
 
+    @classmethod
+    def open(cls, path: Path) -> "CachedFeatures":
+        with h5py.File(path, "r") as f:
+            return cls(Path(path), int(f.attrs["n_rows"]), int(f.attrs["dim"]), dict(f.attrs))
+
     def labels(self) -> np.ndarray:
         with h5py.File(self.path, "r") as f:
             return f["labels"][...]
@@ -101,8 +106,7 @@ class FeatureCache:
             warn(f"ignoring cache file {path}: {problem}; rebuilding it")
             path.unlink(missing_ok=True)
             return None
-        with h5py.File(path, "r") as f:
-            return CachedFeatures(path, int(f.attrs["n_rows"]), int(f.attrs["dim"]), dict(f.attrs))
+        return CachedFeatures.open(path)
 
     def writer(self, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray, attrs: dict,
                encoder_state: dict[str, np.ndarray]) -> "CacheWriter":

@@ -103,6 +103,55 @@ def compare(encoder_a, encoder_b, dataset, protocol, per_class, draws, data_dir,
         click.echo(line)
 
 
+@cli.command()
+@click.argument("dataset")
+@click.option("--features", "spec", required=True)
+@click.option("--rows", "row_counts", type=int, multiple=True, default=(10_000, 50_000), show_default=True,
+              help="Training rows per case (repeatable).")
+@click.option("--solver", "solvers", type=click.Choice(["torch", "torch-mixed", "liblinear"]), multiple=True,
+              default=("torch", "liblinear"), show_default=True)
+@click.option("--grid", help="Comma-separated C values (default: the probe's grid).")
+@click.option("--out", default=str(Path("results") / "solvers.csv"), show_default=True, type=click.Path(dir_okay=False))
+@data_options
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def solvers(dataset, spec, row_counts, solvers, grid, out, data_dir, cache_dir, weights_dir, seed, device):
+    """Time the probe's solvers on cached features: same rows, C grid and protocol; peak memory each."""
+    import csv
+    import time as clock
+
+    from .runner import RunOptions, _device_name, features, resolve_device
+    from .solver_benchmark import COLUMNS, run_case
+
+    _export_weights_dir(weights_dir)
+    opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, seed=seed, device=device)
+    _, _, encoder, got = features(dataset, spec, opts, log=_log)
+    dev = resolve_device(device)
+    c_grid = tuple(float(c) for c in grid.split(",")) if grid else ProbeConfig().grid
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    new = not out.exists()
+    with open(out, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        for n in row_counts:
+            for solver in solvers:
+                config = ProbeConfig(solver="liblinear" if solver == "liblinear" else "torch",
+                                     precision="mixed" if solver == "torch-mixed" else "float32",
+                                     grid=c_grid, device="cpu" if solver == "liblinear" else dev)
+                _log(f"{solver} on {n} rows ...")
+                r = run_case(got.features["train"], got.features["test"], n, config, seed=seed)
+                row = {"time": clock.strftime("%Y-%m-%dT%H:%M:%S"), "dataset": dataset, "encoder": spec,
+                       "dims": encoder.dim, "solver": solver, "precision": config.precision if solver != "liblinear"
+                       else "float64", "device": _device_name(config.device), "c_grid": grid or "default",
+                       **{k: v for k, v in r.items() if k in COLUMNS}}
+                writer.writerow(row)
+                f.flush()
+                click.echo(f"{solver:<12} {r['n_train']:>6} rows  fit {r['fit_s']:>7.1f} s  C={r['C']:.3g}  "
+                           f"val {r['val_acc']:.2f}%  test {r['test_acc']:.2f}%  peak {r['peak_rss_gb']:.1f} GB")
+
+
 @cli.command("datasets")
 @data_options
 def list_datasets(data_dir, cache_dir, weights_dir):
@@ -182,7 +231,11 @@ def leaderboard(results_path, fmt, out):
         text = lb.markdown(rows, figures, relative_to=out.parent)
         click.echo(text)
         document = out.read_text() if out.exists() else "# Benchmarks\n"
-        out.write_text(lb.replace_section(document, text))
+        document = lb.replace_section(document, text)
+        solver_rows = Path(results_path).parent / "solvers.csv"
+        if solver_rows.is_file():
+            document = lb.replace_section(document, lb.solver_table(solver_rows), *lb.SOLVER_MARKERS)
+        out.write_text(document)
         click.echo(f"updated {out}", err=True)
         return
     if out:

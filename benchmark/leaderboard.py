@@ -19,6 +19,7 @@ from . import published
 from .errors import BenchError
 
 START, END = "<!-- bench:leaderboard:start -->", "<!-- bench:leaderboard:end -->"
+SOLVER_MARKERS = ("<!-- bench:solvers:start -->", "<!-- bench:solvers:end -->")
 
 
 def load_rows(path) -> pd.DataFrame:
@@ -76,6 +77,25 @@ def _pm(acc, std) -> str:
 
 def _delta(acc, ref) -> str:
     return "" if ref is None or pd.isna(acc) else f"{acc - ref:+.2f}"
+
+
+def solver_table(path: Path) -> str:
+    """Markdown table of ``bench solvers`` results, latest row per case, with speed-ups over liblinear."""
+    if not Path(path).is_file():
+        return ""
+    rows = pd.read_csv(path).sort_values("time").groupby(["dataset", "encoder", "n_train", "solver", "device"],
+                                                          as_index=False).tail(1)
+    base = rows[rows.solver == "liblinear"].set_index(["dataset", "encoder", "n_train"])["fit_s"]
+    speedup = [base.get((d, e, n), float("nan")) / f for d, e, n, f in
+               zip(rows.dataset, rows.encoder, rows.n_train, rows.fit_s)]
+    table = pd.DataFrame({
+        "features": rows.encoder, "rows": rows.n_train, "dims": rows.dims, "solver": rows.solver,
+        "device": rows.device, "fit s (search + refit)": rows.fit_s.map(lambda v: f"{v:.1f}"),
+        "vs liblinear": [f"{x:.1f}x" if x == x else "" for x in speedup],
+        "C points": rows.search_points, "C": rows.C.map(lambda c: f"{c:.3g}"),
+        "test acc %": rows.test_acc.map(lambda v: f"{v:.2f}"), "peak RSS GB": rows.peak_rss_gb,
+    })
+    return table.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def draw_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:

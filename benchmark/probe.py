@@ -155,19 +155,22 @@ def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, lo
 
 
 def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int, seed: int,
-              config: ProbeConfig, columns: slice | None = None, log=print) -> ProbeResult:
-    """The full protocol on cached features: C on validation, refit on all training rows, test once."""
-    labels = train.labels()
-    fit_idx, val_idx = validation_split(labels, val_size, seed)
-    order = np.concatenate([fit_idx, val_idx])  # fit rows first, so both parts are views
-    X = train.read(order, columns)
+              config: ProbeConfig, columns: slice | None = None, log=print, rows: np.ndarray | None = None) -> ProbeResult:
+    """The full protocol on cached features: C on validation, refit on all training rows, test once.
+
+    ``rows`` restricts training to a subset of the cached training rows (default: all).
+    """
+    rows = np.arange(train.n_rows) if rows is None else np.asarray(rows)
+    labels = train.labels()[rows]
+    fit_pos, val_pos = validation_split(labels, val_size, seed)
+    order = np.concatenate([fit_pos, val_pos])  # fit rows first, so both parts are views
+    X = to_tensor(train.read(rows[order], columns), torch.device(config.device))
     y = torch.from_numpy(labels[order])
     n_classes = int(labels.max()) + 1
     device = torch.device(config.device)
-    X = to_tensor(X, device)
 
     start = time.perf_counter()
-    n_fit = len(fit_idx)
+    n_fit = len(fit_pos)
     fit_stats = Standardizer(X[:n_fit])
     fit_stats.apply_(X)
     C, val_acc, tried, model = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, log)

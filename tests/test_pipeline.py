@@ -264,3 +264,19 @@ def test_compare_pairs_draws_and_images(tmp_path):
     assert full.diff == 0 and full.a_wins == full.b_wins == 0
     known = paired_draws([70, 72, 74], [68, 71, 70], "few")
     assert known.diff == pytest.approx(7 / 3) and known.a_wins == 3
+
+
+def test_solver_benchmark_command(cifar_folder, tmp_path):
+    out = tmp_path / "results" / "solvers.csv"
+    result = invoke("solvers", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder),
+                    "--rows", "100", "--grid", "1e-4,1e-3", "--out", str(out))
+    assert result.exception is None, result.output
+    rows = list(csv.DictReader(open(out)))
+    assert [r["solver"] for r in rows] == ["torch", "liblinear"]
+    assert all(float(r["peak_rss_gb"]) > 0 and r["n_train"] == "100" for r in rows)
+    runs = tmp_path / "results" / "runs.csv"
+    invoke("run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--results", str(runs),
+           "--val-size", "20")
+    invoke("leaderboard", "--results", str(runs), "--out", str(tmp_path / "B.md"))
+    text = (tmp_path / "B.md").read_text()
+    assert "<!-- bench:solvers:start -->" in text and "vs liblinear" in text and "1.0x" in text

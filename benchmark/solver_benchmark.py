@@ -1,0 +1,54 @@
+"""Time the probe's solvers against each other on real cached features.
+
+Each (solver, rows) case runs in a fresh child process, so its peak resident memory is its
+own; every case gets the same rows, validation split, C grid and protocol (search plus
+refit, what ``fit_s`` records in result rows), then one test score.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .cache import CachedFeatures
+from .probe import ProbeConfig, run_probe, validation_split
+
+COLUMNS = ("time", "dataset", "encoder", "n_train", "dims", "solver", "precision", "device", "c_grid",
+           "C", "val_acc", "test_acc", "fit_s", "search_points", "peak_rss_gb")
+
+
+def training_rows(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A stratified, seeded subset of n training rows (all rows when n >= their count)."""
+    if n >= len(labels):
+        return np.arange(len(labels))
+    return validation_split(labels, n, seed)[1]
+
+
+def _case(train_path, test_path, n_rows, config_dict, val_size, seed, queue):
+    train, test = (CachedFeatures.open(Path(p)) for p in (train_path, test_path))
+    rows = training_rows(train.labels(), n_rows, seed)
+    start = time.perf_counter()
+    result = run_probe(train, test, min(val_size, len(rows) // 5), seed, ProbeConfig(**config_dict), log=lambda *_: None,
+                       rows=rows)
+    queue.put({"C": result.C, "val_acc": round(result.val_acc, 3), "test_acc": round(result.test_acc, 3),
+               "fit_s": round(result.fit_s, 1), "search_points": len(result.tried),
+               "wall_s": time.perf_counter() - start, "n_train": len(rows),
+               "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, 2)})
+
+
+def run_case(train: CachedFeatures, test: CachedFeatures, n_rows: int, config: ProbeConfig,
+             val_size: int = 10_000, seed: int = 0) -> dict:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_case, args=(str(train.path), str(test.path), n_rows, asdict(config),
+                                                val_size, seed, queue))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"solver case {config.solver} on {n_rows} rows failed (exit code {child.exitcode})")
+    return queue.get()
