@@ -112,10 +112,11 @@ def compare(encoder_a, encoder_b, dataset, protocol, per_class, draws, data_dir,
               default=("torch", "liblinear"), show_default=True)
 @click.option("--grid", help="Comma-separated C values (default: the probe's grid).")
 @click.option("--out", default=str(Path("results") / "solvers.csv"), show_default=True, type=click.Path(dir_okay=False))
+@click.option("--timeout", "timeout_s", type=float, help="Stop a case after this many seconds (reported as such).")
 @data_options
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def solvers(dataset, spec, row_counts, solvers, grid, out, data_dir, cache_dir, weights_dir, seed, device):
+def solvers(dataset, spec, row_counts, solvers, grid, out, timeout_s, data_dir, cache_dir, weights_dir, seed, device):
     """Time the probe's solvers on cached features: same rows, C grid and protocol; peak memory each."""
     import csv
     import time as clock
@@ -141,13 +142,16 @@ def solvers(dataset, spec, row_counts, solvers, grid, out, data_dir, cache_dir, 
                                      precision="mixed" if solver == "torch-mixed" else "float32",
                                      grid=c_grid, device="cpu" if solver == "liblinear" else dev)
                 _log(f"{solver} on {n} rows ...")
-                r = run_case(got.features["train"], got.features["test"], n, config, seed=seed)
+                r = run_case(got.features["train"], got.features["test"], n, config, seed=seed, timeout_s=timeout_s)
                 row = {"time": clock.strftime("%Y-%m-%dT%H:%M:%S"), "dataset": dataset, "encoder": spec,
                        "dims": encoder.dim, "solver": solver, "precision": config.precision if solver != "liblinear"
                        else "float64", "device": _device_name(config.device), "c_grid": grid or "default",
                        **{k: v for k, v in r.items() if k in COLUMNS}}
                 writer.writerow(row)
                 f.flush()
+                if r["status"] != "ok":
+                    click.echo(f"{solver:<12} {n:>6} rows  {r['status']}")
+                    continue
                 click.echo(f"{solver:<12} {r['n_train']:>6} rows  fit {r['fit_s']:>7.1f} s  C={r['C']:.3g}  "
                            f"val {r['val_acc']:.2f}%  test {r['test_acc']:.2f}%  peak {r['peak_rss_gb']:.1f} GB")
 

@@ -80,20 +80,35 @@ def _delta(acc, ref) -> str:
 
 
 def solver_table(path: Path) -> str:
-    """Markdown table of ``bench solvers`` results, latest row per case, with speed-ups over liblinear."""
+    """Markdown table of ``bench solvers`` results, latest row per case, with speed-ups over liblinear.
+
+    A case stopped at its time limit shows its time as a lower bound, and so do speed-ups over it.
+    """
     if not Path(path).is_file():
         return ""
-    rows = pd.read_csv(path).sort_values("time").groupby(["dataset", "encoder", "n_train", "solver", "device"],
-                                                          as_index=False).tail(1)
-    base = rows[rows.solver == "liblinear"].set_index(["dataset", "encoder", "n_train"])["fit_s"]
-    speedup = [base.get((d, e, n), float("nan")) / f for d, e, n, f in
-               zip(rows.dataset, rows.encoder, rows.n_train, rows.fit_s)]
+    rows = pd.read_csv(path).fillna({"status": "ok"})
+    rows = rows.sort_values("time").groupby(["dataset", "encoder", "n_train", "solver", "device"], as_index=False).tail(1)
+    base = {(d, e, n): (f, st) for d, e, n, f, st, sv in
+            zip(rows.dataset, rows.encoder, rows.n_train, rows.fit_s, rows.status, rows.solver) if sv == "liblinear"}
+
+    def speedup(key, fit_s, status):
+        if key not in base or status != "ok":
+            return ""
+        ref, ref_status = base[key]
+        return f"{'>' if ref_status != 'ok' else ''}{ref / fit_s:.1f}x"
+
+    def fmt(value, pattern):
+        return "" if pd.isna(value) else format(value, pattern)
+
     table = pd.DataFrame({
         "features": rows.encoder, "rows": rows.n_train, "dims": rows.dims, "solver": rows.solver,
-        "device": rows.device, "fit s (search + refit)": rows.fit_s.map(lambda v: f"{v:.1f}"),
-        "vs liblinear": [f"{x:.1f}x" if x == x else "" for x in speedup],
-        "C points": rows.search_points, "C": rows.C.map(lambda c: f"{c:.3g}"),
-        "test acc %": rows.test_acc.map(lambda v: f"{v:.2f}"), "peak RSS GB": rows.peak_rss_gb,
+        "device": rows.device,
+        "fit s (search + refit)": [fmt(v, ".1f") if st == "ok" else f"> {v:.0f} ({st})"
+                                   for v, st in zip(rows.fit_s, rows.status)],
+        "vs liblinear": [speedup((d, e, n), f, st) for d, e, n, f, st in
+                         zip(rows.dataset, rows.encoder, rows.n_train, rows.fit_s, rows.status)],
+        "C points": rows.search_points.map(lambda v: fmt(v, ".0f")), "C": rows.C.map(lambda c: fmt(c, ".3g")),
+        "test acc %": rows.test_acc.map(lambda v: fmt(v, ".2f")), "peak RSS GB": rows.peak_rss_gb.map(lambda v: fmt(v, ".2f")),
     })
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
 

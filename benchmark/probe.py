@@ -21,7 +21,7 @@ import torch
 
 from .cache import CachedFeatures
 from .progress import bar
-from .svm import L2SVM, to_tensor
+from .svm import L2SVM, Spectrum, to_tensor
 
 DEFAULT_GRID = tuple(float(c) for c in np.logspace(-6, 0, 13))
 SOLVERS = ("torch", "liblinear")
@@ -35,6 +35,7 @@ class ProbeConfig:
     patience: int = 2
     device: str = "cpu"
     precision: str = "float32"
+    rank: int = 512  # torch solver: rank of the CG preconditioner (0: none)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class _Liblinear:
 
         self.model = LinearSVC(C=C, loss="squared_hinge", penalty="l2", dual="auto", tol=tol, max_iter=2000)
 
-    def fit(self, X, y, n_classes=None, warm_start=None, X_low=None):
+    def fit(self, X, y, n_classes=None, warm_start=None, X_low=None, spectrum=None):
         self.model.fit(X.numpy(), y.numpy())
         self.coef_ = torch.from_numpy(self.model.coef_).float()
         self.intercept_ = torch.from_numpy(self.model.intercept_).float()
@@ -115,7 +116,14 @@ def accuracy(model, X: torch.Tensor, y: torch.Tensor) -> float:
     return float((model.predict(X).cpu() == y.cpu()).float().mean()) * 100.0
 
 
-def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, log=print):
+def spectrum_for(config: ProbeConfig, X) -> Spectrum | None:
+    """The CG preconditioner's eigenpairs, computed once per matrix (torch solver only)."""
+    if config.solver != "torch" or config.rank <= 0:
+        return None
+    return Spectrum.of(X, config.rank, power_iters=1)
+
+
+def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, log=print, spectrum=None):
     """Validation accuracy along the grid; returns (best C, best accuracy, tried, best model)."""
     grid = sorted(config.grid)
     tried, warm, best = [], None, (None, -1.0, None)
@@ -124,7 +132,7 @@ def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, lo
     progress = bar(total=len(grid), desc="search C", unit="C")
     while i < len(grid):
         C = grid[i]
-        model = make_solver(config, C).fit(X_fit, y_fit, n_classes, warm_start=warm, X_low=low)
+        model = make_solver(config, C).fit(X_fit, y_fit, n_classes, warm_start=warm, X_low=low, spectrum=spectrum)
         warm = (model.coef_, model.intercept_)
         acc = accuracy(model, X_val, y_val)
         tried.append((C, acc))
@@ -145,7 +153,7 @@ def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, lo
         C = grid[0]
         while C > 1e-10:
             C /= 10 ** 0.5
-            model = make_solver(config, C).fit(X_fit, y_fit, n_classes, X_low=low)
+            model = make_solver(config, C).fit(X_fit, y_fit, n_classes, X_low=low, spectrum=spectrum)
             acc = accuracy(model, X_val, y_val)
             tried.insert(0, (C, acc))
             if acc <= best[1]:
@@ -173,13 +181,16 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     n_fit = len(fit_pos)
     fit_stats = Standardizer(X[:n_fit])
     fit_stats.apply_(X)
-    C, val_acc, tried, model = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, log)
+    spectrum = spectrum_for(config, X[:n_fit])  # also preconditions the refit: it need only be close
+    C, val_acc, tried, model = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, log,
+                                        spectrum)
 
     fit_stats.undo_(X)  # refit on every training row, standardised with all of them
     all_stats = Standardizer(X)
     all_stats.apply_(X)
     low = X.to(torch.bfloat16) if config.precision == "mixed" else None
-    final = make_solver(config, C).fit(X, y, n_classes, warm_start=(model.coef_, model.intercept_), X_low=low)
+    final = make_solver(config, C).fit(X, y, n_classes, warm_start=(model.coef_, model.intercept_), X_low=low,
+                                       spectrum=spectrum)
     fit_s = time.perf_counter() - start
     del X, low
 

@@ -19,7 +19,7 @@ from .cache import CachedFeatures
 from .probe import ProbeConfig, run_probe, validation_split
 
 COLUMNS = ("time", "dataset", "encoder", "n_train", "dims", "solver", "precision", "device", "c_grid",
-           "C", "val_acc", "test_acc", "fit_s", "search_points", "peak_rss_gb")
+           "status", "C", "val_acc", "test_acc", "fit_s", "search_points", "peak_rss_gb")
 
 
 def training_rows(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -42,13 +42,20 @@ def _case(train_path, test_path, n_rows, config_dict, val_size, seed, queue):
 
 
 def run_case(train: CachedFeatures, test: CachedFeatures, n_rows: int, config: ProbeConfig,
-             val_size: int = 10_000, seed: int = 0) -> dict:
+             val_size: int = 10_000, seed: int = 0, timeout_s: float | None = None) -> dict:
+    """One case in a child process; a case past ``timeout_s`` is stopped and reported as such."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     child = context.Process(target=_case, args=(str(train.path), str(test.path), n_rows, asdict(config),
                                                 val_size, seed, queue))
+    start = time.perf_counter()
     child.start()
-    child.join()
+    child.join(timeout_s)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        return {"status": f"stopped after {timeout_s:.0f} s", "fit_s": round(time.perf_counter() - start, 1),
+                "n_train": n_rows}
     if child.exitcode != 0:
-        raise RuntimeError(f"solver case {config.solver} on {n_rows} rows failed (exit code {child.exitcode})")
-    return queue.get()
+        return {"status": f"failed (exit code {child.exitcode})", "n_train": n_rows}
+    return {"status": "ok", **queue.get()}

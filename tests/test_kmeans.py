@@ -1,19 +1,20 @@
 import numpy as np
+import pytest
 import torch
 
 from benchmark.encoders import registry
+from benchmark.encoders import kmeans
 from benchmark.encoders.kmeans import KMeansNetwork
 from conftest import class_images
 
 
 def small(**kw):
-    return KMeansNetwork(**{"k": "8", "patches": "3000", "iters": "5", **kw})
+    return KMeansNetwork(**{"k": "8", "patches": "3000", "iters": "5", "compile": "false", **kw})
 
 
 def test_patch_normalisation():
-    enc = small()
     p = torch.tensor(np.random.default_rng(0).uniform(0, 255, size=(5, 108)), dtype=torch.float32)
-    got = enc.normalise(p).numpy()
+    got = kmeans.normalise(p, 10.0).numpy()
     x = p.numpy().astype(np.float64)
     want = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, ddof=1, keepdims=True) + 10)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -25,21 +26,38 @@ def test_whitening_gives_identity_covariance():
     mixing = rng.normal(size=(108, 108))
     p = torch.tensor(rng.normal(size=(20000, 108)) @ mixing, dtype=torch.float32)
     enc.fit_whitening(p)
-    white = enc.whiten(p).double()
+    white = ((p - enc.patch_mean) @ enc.whitening).double()
     np.testing.assert_allclose(torch.cov(white.T).numpy(), np.eye(108), atol=2e-3)
     np.testing.assert_allclose(enc.whitening.numpy(), enc.whitening.numpy().T, atol=1e-5)  # ZCA is symmetric
 
 
 def test_triangle_activation():
     dist = torch.tensor([[1.0, 2.0, 6.0], [3.0, 3.0, 3.0]])
-    np.testing.assert_allclose(KMeansNetwork.triangle(dist).numpy(), [[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(kmeans.triangle(dist).numpy(), [[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
 
 
-def test_quadrant_pooling_on_27x27():
-    act = torch.arange(27 * 27, dtype=torch.float64).view(1, 27, 27, 1)
-    pooled = KMeansNetwork.quadrant_pool(act).numpy().ravel()
-    a = act[0, :, :, 0].numpy()
+def test_quadrant_masks_on_27x27():
+    a = np.arange(27 * 27, dtype=np.float64).reshape(27, 27)
+    pooled = kmeans.quadrant_masks(27).double().numpy() @ a.ravel()
     np.testing.assert_allclose(pooled, [a[:14, :14].sum(), a[:14, 14:].sum(), a[14:, :14].sum(), a[14:, 14:].sum()])
+
+
+@pytest.mark.parametrize("compiled", ["false", "true"])
+def test_transform_matches_direct_computation(compiled):
+    images, _ = class_images(3)
+    enc = small(compile=compiled).fit(images)
+    got = enc.transform(images[:2])
+    c = enc.centroids.double().numpy()
+    for i in range(2):
+        patches = np.stack([images[i, r:r + 6, q:q + 6].transpose(2, 0, 1).ravel()
+                            for r in range(27) for q in range(27)]).astype(np.float64)
+        patches = (patches - patches.mean(1, keepdims=True)) / np.sqrt(patches.var(1, ddof=1, keepdims=True) + 10)
+        white = (patches - enc.patch_mean.double().numpy()) @ enc.whitening.double().numpy()
+        z = np.sqrt(((white[:, None, :] - c[None]) ** 2).sum(-1))
+        f = np.maximum(0, z.mean(1, keepdims=True) - z).reshape(27, 27, -1)
+        want = np.concatenate([f[:14, :14].sum((0, 1)), f[:14, 14:].sum((0, 1)),
+                               f[14:, :14].sum((0, 1)), f[14:, 14:].sum((0, 1))])
+        np.testing.assert_allclose(got[i], want, rtol=2e-3, atol=2e-3)
 
 
 def test_sampled_patches_match_unfold_layout():
@@ -49,17 +67,17 @@ def test_sampled_patches_match_unfold_layout():
     sampled = enc.sample_patches(images, rng)
     rng = np.random.default_rng(5)
     which, rows, cols = rng.integers(0, 3, 50), rng.integers(0, 27, 50), rng.integers(0, 27, 50)
-    every = enc.image_patches(images)  # (3, 729, 108)
+    every = kmeans.patches(torch.from_numpy(images), 6, 1)  # (3, 729, 108)
     np.testing.assert_array_equal(sampled.numpy(), every[which, rows * 27 + cols].numpy())
 
 
 def test_fit_transform_width_and_state_roundtrip():
     images, _ = class_images(20)
-    enc = registry.build("kmeans:k=8,patches=3000,iters=5")
+    enc = registry.build("kmeans:k=8,patches=3000,iters=5,compile=false")
     enc.fit(images)
     feats = enc.transform(images[:5])
     assert feats.shape == (5, 32) and feats.dtype == np.float32 and (feats >= 0).all() and feats.any()
-    again = registry.build("kmeans:k=8,patches=3000,iters=5")
+    again = registry.build("kmeans:k=8,patches=3000,iters=5,compile=false")
     again.load_state(enc.state())
     np.testing.assert_allclose(again.transform(images[:5]), feats, rtol=1e-5)
     assert registry.build("kmeans:k=4000").dim == 16000
@@ -68,10 +86,13 @@ def test_fit_transform_width_and_state_roundtrip():
 def test_kmeans_reduces_distortion_and_reseeds_empty_clusters():
     images, _ = class_images(10)
     enc = small(k="16", iters="1").fit(images)
-    rng = np.random.default_rng(0)
-    p = enc.whiten(enc.normalise(enc.sample_patches(images, rng)))
-    one = enc.sq_distances(p).min(1).values.mean()
+    p = enc.whitened_sample(images, np.random.default_rng(0))
+
+    def distortion(e):
+        return kmeans.distances(p, e.centroids.T, e.centroids.pow(2).sum(1)).min(1).values.mean()
+
+    one = distortion(enc)
     enc10 = small(k="16", iters="10").fit(images)
-    ten = enc10.sq_distances(p).min(1).values.mean()
+    ten = distortion(enc10)
     assert ten < one
     assert torch.isfinite(enc10.centroids).all() and (enc10.centroids.abs().sum(1) > 0).all()

@@ -51,3 +51,19 @@ def test_rejects_bad_input():
         L2SVM(C=0)
     with pytest.raises(ValueError):
         L2SVM().fit(torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long))
+
+
+def test_preconditioner_keeps_the_solution_and_saves_passes():
+    from benchmark.svm import Spectrum
+
+    rng = np.random.default_rng(0)
+    n, d = 1500, 300
+    latent = rng.normal(size=(n, 10)) @ rng.normal(size=(10, d)) * 3  # strongly correlated features
+    y = torch.from_numpy(rng.integers(0, 4, n))
+    X = torch.from_numpy((latent + rng.normal(size=(n, d)) + np.eye(4)[y.numpy()] @ rng.normal(size=(4, d))).astype(np.float32))
+    X = (X - X.mean(0)) / X.std(0)
+    plain = L2SVM(C=0.05, tol=1e-4).fit(X, y)
+    pre = L2SVM(C=0.05, tol=1e-4).fit(X, y, spectrum=Spectrum.of(X, rank=32))
+    f_plain, f_pre = objective(plain.coef_, plain.intercept_, X, y, 0.05), objective(pre.coef_, pre.intercept_, X, y, 0.05)
+    assert abs(f_pre - f_plain) / f_plain < 1e-4
+    assert pre.passes_ < plain.passes_

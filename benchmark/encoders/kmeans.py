@@ -4,13 +4,17 @@ Fit (training images only): sample random patches, normalise each patch's bright
 contrast, ZCA-whiten, run k-means. Transform: every patch of an image (stride 1: 27x27
 positions for 6x6 patches), normalised and whitened alike, the "triangle" activation
 f_k = max(0, mean_j z_j - z_k) of its distances z to the centroids, summed over the four
-quadrants of the response map: 4K features.
+quadrants of the response map (split at round(27/2) = 14, as the reference code): 4K
+features.
 
 Distances are matrix products (|x|^2 - 2 x.c + |c|^2) in PyTorch, on CPU threads or CUDA,
-in batches so memory stays bounded.
+in fixed batches so memory stays bounded; ``torch.compile`` fuses the elementwise passes
+over the (patches x K) distances, about 3x faster on CPU (``compile=false`` turns it off).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -19,6 +23,67 @@ import torch.nn.functional as F
 from ..progress import bar
 from .base import Encoder
 
+BATCH = 16  # images per transform step: 16 x 729 patches x K distances stay within memory
+
+
+# ---------------------------------------------------------------- the steps, as plain functions
+
+def patches(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
+    """uint8 NHWC images -> (N, positions, 3*size*size) float patches, channel-major."""
+    return F.unfold(x.permute(0, 3, 1, 2).float(), size, stride=stride).transpose(1, 2)
+
+
+def normalise(p: torch.Tensor, eps: float) -> torch.Tensor:
+    """Per-patch brightness and contrast: (p - mean) / sqrt(var + eps), on the 0-255 scale."""
+    return (p - p.mean(1, keepdim=True)) / torch.sqrt(p.var(1, keepdim=True) + eps)
+
+
+def distances(p: torch.Tensor, centroids_t: torch.Tensor, centroids_sq: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances from each row of p to each centroid, via one matrix product."""
+    sq = torch.addmm(centroids_sq, p, centroids_t, alpha=-2.0) + p.pow(2).sum(1, keepdim=True)
+    return sq.clamp(min=0).sqrt()
+
+
+def triangle(z: torch.Tensor) -> torch.Tensor:
+    """f_k(x) = max(0, mean_j(z_j) - z_k), z the distances to the centroids."""
+    return (z.mean(-1, keepdim=True) - z).clamp(min=0)
+
+
+def quadrant_masks(side: int) -> torch.Tensor:
+    """(4, side*side) 0/1 rows selecting the quadrants of a side x side map; halves split at round(side/2)."""
+    first = torch.arange(side) < int(side / 2 + 0.5)
+    halves = [(first, first), (first, ~first), (~first, first), (~first, ~first)]
+    return torch.stack([(r[:, None] & c[None, :]).flatten() for r, c in halves]).float()
+
+
+def encode_batch(x, patch_mean, whitening, centroids_t, centroids_sq, quadrants, size: int, stride: int,
+                 norm_eps: float) -> torch.Tensor:
+    """uint8 NHWC batch -> (N, 4K) features."""
+    p = patches(x, size, stride)
+    n, positions = p.shape[0], p.shape[1]
+    p = (normalise(p.reshape(n * positions, -1), norm_eps) - patch_mean) @ whitening
+    act = triangle(distances(p, centroids_t, centroids_sq))
+    return torch.matmul(quadrants, act.view(n, positions, -1)).reshape(n, -1)
+
+
+def compiled_or_eager(fn):
+    """``torch.compile(fn)``, falling back to ``fn`` once if compilation fails on this machine."""
+    state = {"fn": torch.compile(fn, dynamic=False)}
+
+    def run(*args):
+        try:
+            return state["fn"](*args)
+        except Exception as exc:  # no C++ compiler, unsupported backend, ...
+            if state["fn"] is fn:
+                raise
+            warnings.warn(f"kmeans: torch.compile failed ({type(exc).__name__}); running eagerly")
+            state["fn"] = fn
+            return fn(*args)
+
+    return run
+
+
+# ---------------------------------------------------------------- the encoder
 
 class KMeansNetwork(Encoder):
     """Single-layer k-means features (Coates, Lee & Ng 2011): 4K quadrant-pooled triangle activations."""
@@ -27,14 +92,15 @@ class KMeansNetwork(Encoder):
     needs_fit = True
 
     def __init__(self, k="1600", patch="6", stride="1", patches="400000", iters="50", whiten_eps="0.1",
-                 norm_eps="10", seed="0"):
+                 norm_eps="10", seed="0", compile="true"):
         super().__init__()
         self.k, self.patch, self.stride = int(k), int(patch), int(stride)
         self.n_patches, self.iters, self.seed = int(patches), int(iters), int(seed)
         self.whiten_eps, self.norm_eps = float(whiten_eps), float(norm_eps)
+        self.encode = compiled_or_eager(encode_batch) if compile.lower() in ("1", "true", "yes") else encode_batch
         self.centroids = self.whitening = self.patch_mean = None
 
-    def config(self) -> dict:
+    def config(self) -> dict:  # ``compile`` changes speed only, so it is not part of the fingerprint
         return {"k": self.k, "patch": self.patch, "stride": self.stride, "patches": self.n_patches,
                 "iters": self.iters, "whiten_eps": self.whiten_eps, "norm_eps": self.norm_eps, "seed": self.seed}
 
@@ -42,66 +108,37 @@ class KMeansNetwork(Encoder):
     def dim(self) -> int:
         return 4 * self.k
 
-    # ------------------------------------------------------------------ steps
-    def normalise(self, p: torch.Tensor) -> torch.Tensor:
-        """Per-patch brightness and contrast: (p - mean) / sqrt(var + norm_eps), 0-255 scale."""
-        return (p - p.mean(1, keepdim=True)) / torch.sqrt(p.var(1, keepdim=True) + self.norm_eps)
+    def sample_patches(self, images: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """``n_patches`` random patches (random image and position), laid out as ``patches`` lays them."""
+        n, size = self.n_patches, images.shape[1] - self.patch + 1
+        which, rows, cols = rng.integers(0, len(images), n), rng.integers(0, size, n), rng.integers(0, size, n)
+        d = np.arange(self.patch)
+        p = images[which[:, None, None], rows[:, None, None] + d[None, :, None], cols[:, None, None] + d[None, None, :]]
+        return torch.from_numpy(p.transpose(0, 3, 1, 2).reshape(n, -1).astype(np.float32)).to(self.device)
 
     def fit_whitening(self, p: torch.Tensor) -> None:
         """ZCA: W = V diag(1 / sqrt(lambda + eps)) V^T of the patches' covariance."""
         p = p.double()
         mean = p.mean(0)
-        cov = torch.cov((p - mean).T)
-        eigvals, eigvecs = torch.linalg.eigh(cov)
+        eigvals, eigvecs = torch.linalg.eigh(torch.cov((p - mean).T))
         self.patch_mean = mean.float()
         self.whitening = (eigvecs @ torch.diag(1.0 / torch.sqrt(eigvals + self.whiten_eps)) @ eigvecs.T).float()
 
-    def whiten(self, p: torch.Tensor) -> torch.Tensor:
-        return (p - self.patch_mean) @ self.whitening
-
-    def sq_distances(self, p: torch.Tensor) -> torch.Tensor:
-        return (p.pow(2).sum(1, keepdim=True) - 2 * p @ self.centroids.T + self.centroids.pow(2).sum(1)).clamp_min_(0)
-
-    @staticmethod
-    def triangle(dist: torch.Tensor) -> torch.Tensor:
-        """f_k(x) = max(0, mean_j(z_j) - z_k), z the distances to the centroids."""
-        return (dist.mean(-1, keepdim=True) - dist).clamp_min_(0)
-
-    @staticmethod
-    def quadrant_pool(act: torch.Tensor) -> torch.Tensor:
-        """Sum (N, H, W, K) responses over the four quadrants -> (N, 4K); halves split as round(H/2)."""
-        h, w = act.shape[1], act.shape[2]
-        rh, rw = int(h / 2 + 0.5), int(w / 2 + 0.5)
-        quads = [act[:, :rh, :rw], act[:, :rh, rw:], act[:, rh:, :rw], act[:, rh:, rw:]]
-        return torch.cat([q.sum((1, 2)) for q in quads], 1)
-
-    def image_patches(self, images: np.ndarray) -> torch.Tensor:
-        """All patches of uint8 NHWC images as (N, positions, 3*patch*patch), channel-major."""
-        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).permute(0, 3, 1, 2).float()
-        return F.unfold(x, self.patch, stride=self.stride).transpose(1, 2)
-
-    # ------------------------------------------------------------------ fit
-    def sample_patches(self, images: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        n, size = self.n_patches, images.shape[1] - self.patch + 1
-        which, rows, cols = rng.integers(0, len(images), n), rng.integers(0, size, n), rng.integers(0, size, n)
-        d = np.arange(self.patch)
-        p = images[which[:, None, None], rows[:, None, None] + d[None, :, None], cols[:, None, None] + d[None, None, :]]
-        p = p.transpose(0, 3, 1, 2).reshape(n, -1)  # (n, 3, patch, patch) flattened, as F.unfold orders it
-        return torch.from_numpy(p.astype(np.float32)).to(self.device)
+    def whitened_sample(self, images: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        return (normalise(self.sample_patches(images, rng), self.norm_eps) - self.patch_mean) @ self.whitening
 
     def fit(self, images: np.ndarray, batch_size: int = 256) -> "KMeansNetwork":
         rng = np.random.default_rng(self.seed)
-        p = self.normalise(self.sample_patches(images, rng))
+        p = normalise(self.sample_patches(images, rng), self.norm_eps)
         self.fit_whitening(p)
-        p = self.whiten(p)
+        p = (p - self.patch_mean) @ self.whitening
         self.centroids = p[torch.from_numpy(rng.choice(len(p), self.k, replace=False)).to(self.device)].clone()
-        block = 20000
         for _ in bar(range(self.iters), desc=f"k-means k={self.k}", unit="iter"):
             sums = torch.zeros_like(self.centroids)
             counts = torch.zeros(self.k, device=self.device)
             c2 = self.centroids.pow(2).sum(1)
-            for i in range(0, len(p), block):
-                chunk = p[i:i + block]
+            for i in range(0, len(p), 20000):
+                chunk = p[i:i + 20000]
                 nearest = (c2 - 2 * chunk @ self.centroids.T).argmin(1)  # |x|^2 is the same for every k
                 sums.index_add_(0, nearest, chunk)
                 counts += torch.bincount(nearest, minlength=self.k)
@@ -112,7 +149,6 @@ class KMeansNetwork(Encoder):
                 self.centroids[empty] = p[fresh]
         return self
 
-    # ------------------------------------------------------------------ state and transform
     def state(self) -> dict[str, np.ndarray]:
         return {"centroids": self.centroids.cpu().numpy(), "whitening": self.whitening.cpu().numpy(),
                 "patch_mean": self.patch_mean.cpu().numpy()}
@@ -124,14 +160,16 @@ class KMeansNetwork(Encoder):
 
     @torch.no_grad()
     def transform(self, images: np.ndarray) -> np.ndarray:
-        out = []
         side = (images.shape[1] - self.patch) // self.stride + 1
-        for i in range(0, len(images), 32):  # 32 images x 729 patches x K distances at a time
-            p = self.image_patches(images[i:i + 32])
-            n = p.shape[0]
-            p = self.whiten(self.normalise(p.reshape(-1, p.shape[-1])))
-            act = self.triangle(self.sq_distances(p).sqrt_())
-            out.append(self.quadrant_pool(act.view(n, side, side, self.k)))
+        args = (self.patch_mean, self.whitening, self.centroids.T.contiguous(), self.centroids.pow(2).sum(1),
+                quadrant_masks(side).to(self.device), self.patch, self.stride, self.norm_eps)
+        out = []
+        for i in range(0, len(images), BATCH):  # a fixed batch shape, so the compiled kernel is built once
+            x = torch.from_numpy(np.ascontiguousarray(images[i:i + BATCH])).to(self.device)
+            n = len(x)
+            if n < BATCH:
+                x = torch.cat([x, x.new_zeros((BATCH - n, *x.shape[1:]))])
+            out.append(self.encode(x, *args)[:n])
         return torch.cat(out).cpu().numpy()
 
     def to(self, device):

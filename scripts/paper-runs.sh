@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The runs behind results/ and BENCHMARKS.md, in order. Needs the shared CIFAR-10 copy
+# unpacked under $BENCH_DATA_DIR/cifar10 and the released weights in $BENCH_WEIGHTS_DIR.
+# Each step appends rows to results/; features are cached, so a rerun skips extraction.
+set -euo pipefail
+: "${BENCH_DATA_DIR:?set BENCH_DATA_DIR to the folder holding cifar10/}"
+: "${BENCH_WEIGHTS_DIR:?set BENCH_WEIGHTS_DIR to ../shared/pretrained/dcgan_code}"
+step() { echo "== $(date +%H:%M:%S) $*" >&2; "$@"; }
+
+step bench run cifar10 --features pixels
+step bench run cifar10 --features dcgan-imagenet:layers=1-4
+step bench run cifar10 --features kmeans
+step bench run cifar10 --features dcgan-random:layers=1-4
+step bench solvers cifar10 --features dcgan-imagenet:layers=1-4 --rows 10000 --rows 50000 --timeout 1800
+for spec in pixels dcgan-imagenet:layers=1-4 kmeans dcgan-random:layers=1-4; do
+  step bench run cifar10 --features "$spec" --protocol few --per-class 400 --draws 10
+done
+step bench run cifar10 --features kmeans:k=4000
+step bench run cifar10 --features dcgan-random
+step bench run cifar10 --features dcgan-imagenet:layers=1-4 --per-layer
+step bench compare dcgan-imagenet:layers=1-4 dcgan-random:layers=1-4 --dataset cifar10 --protocol few \
+  | tee results/compare-dcgan-imagenet-vs-random.txt
+for n in 25 100; do
+  for spec in pixels dcgan-imagenet:layers=1-4 kmeans; do
+    step bench run cifar10 --features "$spec" --protocol few --per-class "$n" --draws 10
+  done
+done
+step bench leaderboard
