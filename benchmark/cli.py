@@ -59,8 +59,10 @@ def cli():
 @click.option("--precision", type=click.Choice(["float32", "mixed"]), default="float32", show_default=True,
               help="torch solver: float32, or bfloat16 passes with a float32 finish.")
 @click.option("--tol", default=1e-3, show_default=True, help="torch solver's relative gradient-norm tolerance.")
+@click.option("--scale", type=click.Choice(["standard", "none"]), default="standard", show_default=True,
+              help="standard: per-feature mean and deviation of the fitting rows; none: raw features.")
 def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per_class, draws, per_layer,
-        results_path, seed, device, batch_size, limit, val_size, solver, precision, tol):
+        results_path, seed, device, batch_size, limit, val_size, solver, precision, tol, scale):
     """Evaluate encoder SPEC on DATASET (cifar10, svhn, svhn-extra, folder:PATH)."""
     from .runner import RunOptions, run as run_benchmark, summary
 
@@ -68,7 +70,7 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per
     opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, results=results_path, seed=seed, device=device,
                       batch_size=batch_size, limit=limit, download=download, protocol=protocol,
                       val_size=val_size, per_class=per_class, draws=draws, per_layer=per_layer,
-                      probe=ProbeConfig(solver=solver, tol=tol, precision=precision))
+                      probe=ProbeConfig(solver=solver, tol=tol, precision=precision, scale=scale))
     for row in run_benchmark(dataset, spec, opts, log=_log):
         click.echo(summary(row))
 

@@ -65,7 +65,7 @@ def tables(rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
             "encoder": [f"*{m}* (published)" for m in ref.method],
             "test acc %": [_pm(a, s) for a, s in zip(ref["acc"], ref["std"])],
         })
-        out[(dataset, protocol)] = pd.concat([table, published_rows], ignore_index=True).fillna("")
+        out[(dataset, protocol)] = pd.concat([table, published_rows], ignore_index=True).astype(object).fillna("")
     return out
 
 

@@ -36,6 +36,7 @@ class ProbeConfig:
     device: str = "cpu"
     precision: str = "float32"
     rank: int = 512  # torch solver: rank of the CG preconditioner (0: none)
+    scale: str = "standard"  # "standard": per-feature mean and deviation; "none": raw features, as the DCGAN code
 
 
 @dataclass
@@ -62,9 +63,17 @@ def validation_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.n
 
 
 class Standardizer:
-    """Per-feature mean and deviation; applied in place, block by block, to spare memory."""
+    """Per-feature mean and deviation; applied in place, block by block, to spare memory.
 
-    def __init__(self, X: torch.Tensor, block: int = 8192):
+    With ``enabled=False`` it is the identity (mean 0, scale 1), for probes on raw features.
+    """
+
+    def __init__(self, X: torch.Tensor, block: int = 8192, enabled: bool = True):
+        self.block = block
+        if not enabled:
+            self.mean = torch.zeros(X.shape[1], device=X.device)
+            self.scale = torch.ones(X.shape[1], device=X.device)
+            return
         total = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
         sq = torch.zeros_like(total)
         for i in range(0, len(X), block):
@@ -75,7 +84,6 @@ class Standardizer:
         var = torch.clamp_min(sq / len(X) - mean.pow(2), 0.0)
         self.mean = mean.float()
         self.scale = torch.where(var > 1e-12, var.sqrt(), torch.ones_like(var)).float()
-        self.block = block
 
     def apply_(self, X: torch.Tensor) -> torch.Tensor:
         for i in range(0, len(X), self.block):
@@ -179,14 +187,15 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
 
     start = time.perf_counter()
     n_fit = len(fit_pos)
-    fit_stats = Standardizer(X[:n_fit])
+    standard = config.scale == "standard"
+    fit_stats = Standardizer(X[:n_fit], enabled=standard)
     fit_stats.apply_(X)
     spectrum = spectrum_for(config, X[:n_fit])  # also preconditions the refit: it need only be close
     C, val_acc, tried, model = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, log,
                                         spectrum)
 
     fit_stats.undo_(X)  # refit on every training row, standardised with all of them
-    all_stats = Standardizer(X)
+    all_stats = Standardizer(X, enabled=standard)
     all_stats.apply_(X)
     low = X.to(torch.bfloat16) if config.precision == "mixed" else None
     final = make_solver(config, C).fit(X, y, n_classes, warm_start=(model.coef_, model.intercept_), X_low=low,

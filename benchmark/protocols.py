@@ -110,7 +110,7 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
 
     def fit(draw, C, warm=None):
         X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draw)).to(device)]
-        standardizer = Standardizer(X)
+        standardizer = Standardizer(X, enabled=config.scale == "standard")
         standardizer.apply_(X)
         model = make_solver(config, C).fit(X, torch.from_numpy(labels[draw]), n_classes, warm_start=warm)
         return model, _RawSpace(model, standardizer)

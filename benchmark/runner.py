@@ -94,7 +94,7 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
             "protocol": opts.protocol, "encoder": spec, "fingerprint": encoder.fingerprint(),
             "dims": (columns.stop - columns.start) if columns else encoder.dim,
             "layer": layer if opts.per_layer else "",
-            "c_grid": _grid_text(probe.grid), "solver": probe.solver,
+            "c_grid": _grid_text(probe.grid), "scale": probe.scale, "solver": probe.solver,
             "tol": probe.tol if probe.solver == "torch" else 1e-4,
             "precision": probe.precision if probe.solver == "torch" else "float64",
             "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
