@@ -251,6 +251,52 @@ def leaderboard(results_path, fmt, out):
         click.echo(text)
 
 
+@cli.group()
+def train():
+    """Train models whose discriminators become encoders."""
+
+
+@train.command("dcgan")
+@click.option("--data", "dataset", required=True, help="Any dataset spec; labels are ignored (folder:PATH too).")
+@click.option("--arch", type=click.Choice(["small", "svhn32", "imagenet32"]), default="small", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint, samples.")
+@click.option("--epochs", default=25, show_default=True)
+@click.option("--batch-size", default=128, show_default=True, help="Global batch (split across torchrun ranks).")
+@click.option("--lr", default=2e-4, show_default=True)
+@click.option("--beta1", default=0.5, show_default=True)
+@click.option("--z", "z_dist", type=click.Choice(["uniform", "gaussian"]), default="uniform", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from RUN_DIR/checkpoint.pt exactly where it stopped.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--limit", type=int, help="Train on the first N images only.")
+@click.option("--data-dir", envvar="BENCH_DATA_DIR", type=click.Path(file_okay=False))
+@click.option("--cache-dir", envvar="BENCH_CACHE_DIR", type=click.Path(file_okay=False))
+def train_dcgan(dataset, arch, out, epochs, batch_size, lr, beta1, z_dist, seed, resume, device, limit, data_dir,
+                cache_dir):
+    """Train a DCGAN with the paper's recipe; `--features dcgan:RUN_DIR` then evaluates its discriminator."""
+    from . import datasets
+    from .cache import default_root
+    from .runner import resolve_device
+    from .train import CHECKPOINT, TrainConfig, Trainer, init_distributed
+
+    device = init_distributed(resolve_device(device))
+    images = datasets.find(dataset, data_dir, default_root(cache_dir)).splits["train"]().images
+    images = images[:limit] if limit else images
+    config = TrainConfig(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1, z=z_dist,
+                         seed=seed, data=dataset)
+    trainer = Trainer(config, images, Path(out), device)
+    checkpoint = Path(out) / CHECKPOINT
+    if resume:
+        if not checkpoint.is_file():
+            raise BenchError(f"{checkpoint}: nothing to resume; start without --resume")
+        trainer.load(checkpoint)
+    elif checkpoint.exists():
+        raise BenchError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
+    _log(f"training {arch} DCGAN on {len(images)} images of {dataset} on {device}")
+    trainer.fit(log=_log)
+    click.echo(f"trained {trainer.epoch} epochs; checkpoint {checkpoint}; evaluate with --features dcgan:{out}")
+
+
 @cli.group("pretrained")
 def pretrained_group():
     """The registry of pretrained encoders (pretrained/manifest.toml)."""
@@ -311,3 +357,7 @@ def main():
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # torchrun -m benchmark.cli train dcgan ...
+    main()

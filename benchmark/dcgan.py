@@ -6,8 +6,8 @@ activation max-pooled to a 4x4 grid, flattened and concatenated.
 
 Batchnorm follows the original Theano code: no running statistics are stored; a layer
 normalises with statistics passed in (re-estimated on a dataset) or, when none are set,
-with the statistics of the current batch (as during training). Variance is biased and
-epsilon is 1e-8.
+with the statistics of the current batch (as during training; summed over all ranks
+under DDP). Variance is biased and epsilon is 1e-8.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -85,14 +86,27 @@ class BatchNorm(nn.Module):
 
     def forward(self, x):
         dims = [0, 2, 3] if x.ndim == 4 else [0]
+        shape = (1, -1) + (1,) * (x.ndim - 2)
         if self.fixed:
             mean, var = self.mean, self.var
+        elif self.training and dist.is_initialized() and dist.get_world_size() > 1:
+            mean, var = _synced_moments(x, dims)
         else:
             mean = x.mean(dims)
-            var = (x - mean.view(-1, *[1] * (x.ndim - 2))).pow(2).mean(dims)
-        shape = (1, -1) + (1,) * (x.ndim - 2)
+            var = (x - mean.view(shape)).pow(2).mean(dims)
         return (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + BN_EPS) * self.weight.view(shape) \
             + self.bias.view(shape)
+
+
+def _synced_moments(x, dims):
+    """Batch mean and biased variance over every rank's batch (differentiable all-reduce)."""
+    from torch.distributed.nn.functional import all_reduce
+
+    count = torch.tensor(float(x.numel() // x.shape[1]), device=x.device)
+    moments = all_reduce(torch.stack([x.sum(dims), x.pow(2).sum(dims)]))
+    n = all_reduce(count)
+    mean = moments[0] / n
+    return mean, moments[1] / n - mean.pow(2)
 
 
 class Discriminator(nn.Module):

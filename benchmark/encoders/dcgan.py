@@ -157,6 +157,19 @@ def released_svhn(layers: str = "all", bn_images: str = "all", seed: str = "0") 
     return _released("dcgan-svhn", layers, bn_images, seed)
 
 
+def trained_run(path: str, layers: str = "all", bn_images: str = "all", seed: str = "0") -> DCGANFeatures:
+    """The discriminator of a `bench train dcgan` run (a run folder or its checkpoint file)."""
+    from ..train import load_discriminator
+
+    disc, config = load_discriminator(path)
+    chosen = parse_layers(layers, len(disc.arch.discriminator))
+    digest = hashlib.sha1()
+    for name, tensor in sorted(disc.state_dict().items()):
+        if not name.startswith("norms.") or name.endswith(("weight", "bias")):
+            digest.update(name.encode() + tensor.cpu().numpy().tobytes())
+    return DCGANFeatures("dcgan", disc, chosen, f"trained:{config}", digest.hexdigest()[:16], bn_images, int(seed))
+
+
 def random_weights(arch: str = "imagenet32", layers: str = "all", bn_images: str = "all",
                    seed: str = "0") -> DCGANFeatures:
     """Control: a DCGAN discriminator with seeded N(0, 0.02) weights, batchnorm estimated alike."""

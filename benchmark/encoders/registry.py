@@ -26,6 +26,7 @@ BUILTIN = {  # name -> "module:factory" inside benchmark.encoders, imported when
     "dcgan-imagenet": "dcgan:released_imagenet",
     "dcgan-svhn": "dcgan:released_svhn",
     "dcgan-random": "dcgan:random_weights",
+    "dcgan": "dcgan:trained_run",
     "kmeans": "kmeans:KMeansNetwork",
 }
 
