@@ -123,7 +123,7 @@ def solvers(dataset, spec, row_counts, solvers, grid, out, timeout_s, data_dir, 
     import csv
     import time as clock
 
-    from .runner import RunOptions, _device_name, features, resolve_device
+    from .runner import RunOptions, device_name, features, resolve_device
     from .solver_benchmark import COLUMNS, run_case
 
     _export_weights_dir(weights_dir)
@@ -147,7 +147,7 @@ def solvers(dataset, spec, row_counts, solvers, grid, out, timeout_s, data_dir, 
                 r = run_case(got.features["train"], got.features["test"], n, config, seed=seed, timeout_s=timeout_s)
                 row = {"time": clock.strftime("%Y-%m-%dT%H:%M:%S"), "dataset": dataset, "encoder": spec,
                        "dims": encoder.dim, "solver": solver, "precision": config.precision if solver != "liblinear"
-                       else "float64", "device": _device_name(config.device), "c_grid": grid or "default",
+                       else "float64", "device": device_name(config.device), "c_grid": grid or "default",
                        **{k: v for k, v in r.items() if k in COLUMNS}}
                 writer.writerow(row)
                 f.flush()

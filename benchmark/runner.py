@@ -98,7 +98,7 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
             "tol": probe.tol if probe.solver == "torch" else 1e-4,
             "precision": probe.precision if probe.solver == "torch" else "float64",
             "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
-            "extract_s": round(got.extract_s, 1), "device": _device_name(device), "version": __version__,
+            "extract_s": round(got.extract_s, 1), "device": device_name(device), "version": __version__,
             "seed": opts.seed, "peak_rss_gb": round(_peak_rss_gb(), 2), **outcome,
         }
         results.append(row, opts.results)
@@ -121,9 +121,9 @@ def _grid_text(grid) -> str:
     return f"{min(grid):.0e}..{max(grid):.0e} x{len(grid)}" if tuple(grid) != DEFAULT_GRID else "1e-6..1e0 x13 (half-decades)"
 
 
-def _device_name(device: str) -> str:
+def device_name(device: str) -> str:
     if device.startswith("cuda"):
-        return f"cuda ({torch.cuda.get_device_name(0)})"
+        return f"cuda ({torch.cuda.getdevice_name(0)})"
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
