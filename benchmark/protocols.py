@@ -27,7 +27,7 @@ from scipy import stats
 
 from .cache import CachedFeatures
 from .errors import BenchError
-from .probe import ProbeConfig, Standardizer, accuracy, make_solver, run_probe, validation_split
+from .probe import ProbeConfig, Standardizer, accuracy, make_solver, run_probe, spectrum_for, validation_split
 from .progress import bar
 from .svm import to_tensor
 
@@ -108,11 +108,17 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
     y_val = torch.from_numpy(labels[val_idx])
     n_classes = int(labels.max()) + 1
 
-    def fit(draw, C, warm=None):
-        X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draw)).to(device)]
+    spectra = {}  # search draws: the CG preconditioner, computed once and reused along the grid
+
+    def fit(d, C, warm=None):
+        X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
         standardizer = Standardizer(X, enabled=config.scale == "standard")
         standardizer.apply_(X)
-        model = make_solver(config, C).fit(X, torch.from_numpy(labels[draw]), n_classes, warm_start=warm)
+        spectrum = spectra.get(d) or spectrum_for(config, X)
+        if d < setting.search_draws:
+            spectra[d] = spectrum
+        model = make_solver(config, C).fit(X, torch.from_numpy(labels[draws[d]]), n_classes, warm_start=warm,
+                                           spectrum=spectrum)
         return model, _RawSpace(model, standardizer)
 
     start = time.perf_counter()
@@ -121,7 +127,7 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
     for C in bar(grid, desc="search C over draws", unit="C"):
         accs = []
         for d in range(setting.search_draws):
-            model, raw = fit(draws[d], C, warm[d])
+            model, raw = fit(d, C, warm[d])
             warm[d] = (model.coef_, model.intercept_)
             accs.append(accuracy(raw, X_val, y_val))
         mean = float(np.mean(accs))
@@ -139,7 +145,7 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
         X_test = to_tensor(test.read(columns=columns), device)
         y_test = torch.from_numpy(test.labels())
         for d in bar(range(setting.test_draws), desc=f"test draws at C={C:.2g}", unit="draw"):
-            test_accs.append(accuracy(fit(draws[d], C)[1], X_test, y_test))
+            test_accs.append(accuracy(fit(d, C)[1], X_test, y_test))
     return DrawResults(C, best[1], test_accs, tried, time.perf_counter() - start)
 
 
