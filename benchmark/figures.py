@@ -26,7 +26,7 @@ def labels_curve(rows: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     rows = rows[(rows.dataset == dataset) & rows.layer.fillna("").isin(["", "all"])].copy()
     n_classes = 10
     full = rows.protocol == "full"
-    rows.loc[full, "per_class"] = (rows.loc[full, "n_train"] - rows.loc[full, "val_size"]) / n_classes
+    rows.loc[full, "per_class"] = rows.loc[full, "n_train"] / n_classes  # the final fit uses every training image
     rows = rows[rows.protocol.isin(["full", "few"]) & rows.per_class.notna()]
     if rows.empty or rows.per_class.nunique() < 2:
         return None
