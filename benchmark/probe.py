@@ -68,7 +68,7 @@ class Standardizer:
     With ``enabled=False`` it is the identity (mean 0, scale 1), for probes on raw features.
     """
 
-    def __init__(self, X: torch.Tensor, block: int = 8192, enabled: bool = True):
+    def __init__(self, X: torch.Tensor, block: int = 1024, enabled: bool = True):
         self.block = block
         if not enabled:
             self.mean = torch.zeros(X.shape[1], device=X.device)
