@@ -241,6 +241,9 @@ def leaderboard(results_path, fmt, out):
         solver_rows = Path(results_path).parent / "solvers.csv"
         if solver_rows.is_file():
             document = lb.replace_section(document, lb.solver_table(solver_rows), *lb.SOLVER_MARKERS)
+        paired = lb.comparisons(Path(results_path).parent)
+        if paired:
+            document = lb.replace_section(document, paired, *lb.COMPARE_MARKERS)
         out.write_text(document)
         click.echo(f"updated {out}", err=True)
         return

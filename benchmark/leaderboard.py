@@ -20,6 +20,14 @@ from .errors import BenchError
 
 START, END = "<!-- bench:leaderboard:start -->", "<!-- bench:leaderboard:end -->"
 SOLVER_MARKERS = ("<!-- bench:solvers:start -->", "<!-- bench:solvers:end -->")
+COMPARE_MARKERS = ("<!-- bench:compare:start -->", "<!-- bench:compare:end -->")
+
+
+def comparisons(folder: Path) -> str:
+    """The saved outputs of `bench compare` (results/compare-*.txt), one block each."""
+    blocks = [f"`{p.name}`\n\n```\n{p.read_text().strip()}\n```\n" for p in sorted(Path(folder).glob("compare-*.txt"))
+              if p.read_text().strip()]
+    return "\n".join(blocks)
 
 
 def load_rows(path) -> pd.DataFrame:
