@@ -18,6 +18,8 @@ done
 step bench run cifar10 --features kmeans:k=4000
 step bench run cifar10 --features dcgan-random
 step bench run cifar10 --features dcgan-imagenet:layers=1-4 --per-layer
+step bench compare dcgan-imagenet:layers=1-4 pixels --dataset cifar10 --protocol few \
+  | tee results/compare-dcgan-imagenet-vs-pixels.txt
 step bench compare dcgan-imagenet:layers=1-4 dcgan-random:layers=1-4 --dataset cifar10 --protocol few \
   | tee results/compare-dcgan-imagenet-vs-random.txt
 for n in 25 100; do
