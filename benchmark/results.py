@@ -6,6 +6,8 @@ import csv
 import os
 from pathlib import Path
 
+from .errors import BenchError
+
 COLUMNS = (
     "time", "dataset", "data_variant", "protocol", "encoder", "fingerprint", "dims", "layer",
     "C", "c_grid", "scale", "solver", "tol", "precision", "val_acc", "test_acc", "test_acc_std", "test_acc_ci95",
@@ -41,7 +43,8 @@ def _migrate(path: Path) -> None:
         rows = list(reader)
     unknown = set(reader.fieldnames) - set(COLUMNS)
     if unknown:
-        raise ValueError(f"{path}: columns {sorted(unknown)} are not result columns; move the file aside")
+        raise BenchError(f"{path}: columns {sorted(unknown)} are not result columns; move the file aside "
+                         "or pass --results with another path")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)

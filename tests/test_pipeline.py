@@ -140,6 +140,9 @@ def test_cli_run_writes_a_row_and_reuses_cache(cifar_folder, tmp_path):
     assert rows[0]["C"] == rows[1]["C"] and float(rows[0]["test_acc"]) > 50
     board = invoke("leaderboard", "--results", str(out), "--out", str(tmp_path / "B.md"))
     assert board.exception is None and "| pixels" in (tmp_path / "B.md").read_text()
+    page = invoke("leaderboard", "--results", str(out), "--format", "html", "--out", str(tmp_path / "b.html"))
+    html = (tmp_path / "b.html").read_text()
+    assert page.exception is None and html.startswith("<!doctype html>") and "pixels" in html
 
 
 @pytest.mark.parametrize("args, message", [
@@ -290,3 +293,6 @@ def test_results_file_with_older_columns_is_migrated(tmp_path):
     rows = list(csv.DictReader(open(path)))
     assert tuple(rows[0]) == results.COLUMNS
     assert [(r["encoder"], r["test_acc"]) for r in rows] == [("pixels", "40.1"), ("kmeans", "70")]
+    path.write_text("time,mystery\n1,2\n")
+    with pytest.raises(BenchError, match="mystery.*are not result columns"):
+        results.append({"time": "t3"}, path)
