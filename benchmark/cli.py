@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import click
 
 from . import results
 from .errors import BenchError
+from .exemplar import NETWORKS
 from .probe import SOLVERS, ProbeConfig
 
 
@@ -59,8 +61,9 @@ def cli():
 @click.option("--precision", type=click.Choice(["float32", "mixed"]), default="float32", show_default=True,
               help="torch solver: float32, or bfloat16 passes with a float32 finish.")
 @click.option("--tol", default=1e-3, show_default=True, help="torch solver's relative gradient-norm tolerance.")
-@click.option("--scale", type=click.Choice(["standard", "none"]), default="standard", show_default=True,
-              help="standard: per-feature mean and deviation of the fitting rows; none: raw features.")
+@click.option("--scale", type=click.Choice(["standard", "none"]),
+              help="standard: per-feature mean and deviation of the fitting rows; none: raw features. "
+                   "Default: the encoder's own (none for DCGAN discriminators, as the original code; else standard).")
 def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per_class, draws, per_layer,
         results_path, seed, device, batch_size, limit, val_size, solver, precision, tol, scale):
     """Evaluate encoder SPEC on DATASET (cifar10, svhn, svhn-extra, folder:PATH)."""
@@ -70,7 +73,7 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per
     opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, results=results_path, seed=seed, device=device,
                       batch_size=batch_size, limit=limit, download=download, protocol=protocol,
                       val_size=val_size, per_class=per_class, draws=draws, per_layer=per_layer,
-                      probe=ProbeConfig(solver=solver, tol=tol, precision=precision, scale=scale))
+                      probe=ProbeConfig(solver=solver, tol=tol, precision=precision, scale=scale or ""))
     for row in run_benchmark(dataset, spec, opts, log=_log):
         click.echo(summary(row))
 
@@ -95,12 +98,13 @@ def compare(encoder_a, encoder_b, dataset, protocol, per_class, draws, data_dir,
 
     _export_weights_dir(weights_dir)
     opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, seed=seed, device=device, limit=limit)
-    pairs = []
+    pairs, probes = [], []
     for spec in (encoder_a, encoder_b):
-        _, splits, _, got = features(dataset, spec, opts, log=_log)
+        _, splits, encoder, got = features(dataset, spec, opts, log=_log)
         pairs.append((got.features["train"], got.features["test"]))
+        probes.append(probe_config(opts, encoder))
     size = min(val_size, len(splits["train"]) // 5)
-    result = paired(pairs[0], pairs[1], protocol, size, seed, probe_config(opts), per_class, draws)
+    result = paired(pairs[0], pairs[1], protocol, size, seed, probes, per_class, draws)
     for line in result.lines(f"A={encoder_a}", f"B={encoder_b}"):
         click.echo(line)
 
@@ -123,7 +127,8 @@ def solvers(dataset, spec, row_counts, solvers, grid, out, timeout_s, data_dir, 
     import csv
     import time as clock
 
-    from .runner import RunOptions, device_name, features, resolve_device
+    from .devices import device_name, resolve_device
+    from .runner import RunOptions, features
     from .solver_benchmark import COLUMNS, run_case
 
     _export_weights_dir(weights_dir)
@@ -241,6 +246,13 @@ def leaderboard(results_path, fmt, out):
         solver_rows = Path(results_path).parent / "solvers.csv"
         if solver_rows.is_file():
             document = lb.replace_section(document, lb.solver_table(solver_rows), *lb.SOLVER_MARKERS)
+        document = lb.replace_section(document, lb.timings_table(rows), *lb.TIMINGS_MARKERS)
+        models = lb.models_table()
+        if models:
+            document = lb.replace_section(document, models, *lb.MODELS_MARKERS)
+        speeds = Path(results_path).parent / "train-throughput.csv"
+        if speeds.is_file():
+            document = lb.replace_section(document, lb.throughput_table(speeds), *lb.THROUGHPUT_MARKERS)
         paired = lb.comparisons(Path(results_path).parent)
         if paired:
             document = lb.replace_section(document, paired, *lb.COMPARE_MARKERS)
@@ -279,7 +291,7 @@ def train_dcgan(dataset, arch, out, epochs, batch_size, lr, beta1, z_dist, seed,
     """Train a DCGAN with the paper's recipe; `--features dcgan:RUN_DIR` then evaluates its discriminator."""
     from . import datasets
     from .cache import default_root
-    from .runner import resolve_device
+    from .devices import resolve_device
     from .train import CHECKPOINT, TrainConfig, Trainer, init_distributed
 
     device = init_distributed(resolve_device(device))
@@ -298,6 +310,69 @@ def train_dcgan(dataset, arch, out, epochs, batch_size, lr, beta1, z_dist, seed,
     _log(f"training {arch} DCGAN on {len(images)} images of {dataset} on {device}")
     trainer.fit(log=_log)
     click.echo(f"trained {trainer.epoch} epochs; checkpoint {checkpoint}; evaluate with --features dcgan:{out}")
+
+
+@train.command("throughput")
+@click.option("--arch", "archs", type=click.Choice(["small", "svhn32", "imagenet32"]), multiple=True,
+              default=("small", "svhn32", "imagenet32"), show_default=True)
+@click.option("--steps", default=20, show_default=True,
+              help="Timed steps of 128 images, after 3 warm-up steps; best of 3 alternating rounds each.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--out", default=str(Path("results") / "train-throughput.csv"), show_default=True,
+              type=click.Path(dir_okay=False), help="CSV the rows are appended to.")
+def train_throughput(archs, steps, device, out):
+    """Images per second of a DCGAN training step: our trainer against a plain PyTorch loop."""
+    import pandas as pd
+
+    from .devices import resolve_device
+    from .throughput import measure
+
+    rows = []
+    for arch in archs:
+        row = {"time": pd.Timestamp.now().isoformat(timespec="seconds"), **measure(arch, resolve_device(device), steps)}
+        _log(f"{arch} on {row['device']}: trainer {row['trainer_img_s']} img/s, plain loop {row['plain_img_s']} img/s")
+        rows.append(row)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path, mode="a", header=not path.exists(), index=False)
+    click.echo(f"appended {len(rows)} rows to {path}")
+
+
+@train.command("exemplar-cnn")
+@click.option("--data", "folder", required=True, help="Folder of unlabeled images (any layout), e.g. Tiny-ImageNet.")
+@click.option("--net", type=click.Choice(NETWORKS), default=NETWORKS[0], show_default=True)
+@click.option("--classes", default=8000, show_default=True, help="Surrogate classes: patches, one per image.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder: checkpoint, config.")
+@click.option("--steps", default=30_000, show_default=True)
+@click.option("--batch-size", default=256, show_default=True, help="Global batch (split across torchrun ranks).")
+@click.option("--lr", default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--checkpoint-every", default=2000, show_default=True, help="Steps between checkpoints.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from RUN_DIR/checkpoint.pt exactly where it stopped.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def train_exemplar(folder, net, classes, out, steps, batch_size, lr, checkpoint_every, seed, resume, device):
+    """Train an Exemplar-CNN on patches of unlabeled images; `--features exemplar-cnn:RUN_DIR` then evaluates it."""
+    from .exemplar import ExemplarConfig, ExemplarTrainer
+    from .devices import resolve_device
+    from .train import CHECKPOINT, init_distributed
+
+    folder = Path(folder.removeprefix("folder:"))
+    if not folder.is_dir():
+        raise BenchError(f"--data {folder}: not a folder; give a folder of images, e.g. an unpacked Tiny-ImageNet")
+    device = init_distributed(resolve_device(device))
+    config = ExemplarConfig(net=net, classes=classes, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                            checkpoint_every=checkpoint_every, data=str(folder))
+    checkpoint = Path(out) / CHECKPOINT
+    if checkpoint.exists() and not resume:
+        raise BenchError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
+    if resume and not checkpoint.is_file():
+        raise BenchError(f"{checkpoint}: nothing to resume; start without --resume")
+    trainer = ExemplarTrainer(config, folder, Path(out), device)
+    if resume:
+        trainer.load(checkpoint)
+    _log(f"training exemplar-cnn {net} on {classes} surrogate classes from {folder} on {device}")
+    trainer.fit(log=_log)
+    click.echo(f"trained {trainer.step} steps; checkpoint {checkpoint}; evaluate with --features exemplar-cnn:{out}")
 
 
 @cli.group("pretrained")
@@ -321,6 +396,28 @@ def pretrained_list(weights_dir):
         for f, state in states:
             if state != "verified":
                 click.echo(f"    {state:<8} {f.name} ({f.role})")
+
+
+@pretrained_group.command("export")
+@click.argument("run", type=click.Path(exists=True))
+@click.option("--name", required=True, help="Registry name, e.g. dcgan-tinyimagenet-small; becomes an encoder name.")
+@click.option("--title", required=True, help="One line: what was trained on what.")
+def pretrained_export(run, name, title):
+    """Add a `bench train` run's encoder weights (a few MB, no optimiser state) to pretrained/."""
+    from . import pretrained
+    from .train import read_checkpoint
+
+    state = read_checkpoint(run)
+    config = state["config"]
+    training = {"data": config["data"], "seed": config["seed"], "wall_s": round(state["wall_s"], 1),
+                "machine": state["device"], "batch_size": config["batch_size"]}
+    if "D" in state:
+        training |= {"epochs": state["epoch"], "steps_into_next_epoch": state["step"]}
+    else:
+        training |= {"steps": state["step"], "classes": config["classes"]}
+    entry = pretrained.export(state, name, title, training)
+    click.echo(f"wrote {pretrained.PROJECT_DIR / entry.folder / 'weights.npz'} and the [{name}] entry of "
+               f"{pretrained.MANIFEST}; evaluate with --features {name}")
 
 
 @pretrained_group.command("fetch")
@@ -349,9 +446,10 @@ def samples(model, out, seed, weights_dir):
 
 
 def main():
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C checkpoints, even if started ignoring it
     try:
         cli.main(standalone_mode=False)
-    except BenchError as exc:
+    except (BenchError, FloatingPointError) as exc:  # FloatingPointError: the probe's solver diverged
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:

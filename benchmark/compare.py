@@ -52,13 +52,13 @@ def paired_images(correct_a, correct_b, seed: int = 0, resamples: int = 2000) ->
                       int((d > 0).sum()), int((d < 0).sum()), "test images")
 
 
-def compare(features_a, features_b, protocol: str, val_size: int, seed: int, probe, per_class=400, draws=10):
-    """``features_x`` are (train, test) CachedFeatures pairs of the two encoders."""
+def compare(features_a, features_b, protocol: str, val_size: int, seed: int, probes, per_class=400, draws=10):
+    """``features_x`` are (train, test) CachedFeatures pairs of the two encoders; ``probes`` their two configs."""
     if protocol == "full":
-        ra = run_probe(*features_a, val_size, seed, probe)
-        rb = run_probe(*features_b, val_size, seed, probe)
+        ra = run_probe(*features_a, val_size, seed, probes[0])
+        rb = run_probe(*features_b, val_size, seed, probes[1])
         return paired_images(ra.test_correct, rb.test_correct, seed)
     setting = few_shot_setting(protocol, per_class, draws)
-    ra = run_few_shot(*features_a, setting, val_size, seed, probe)
-    rb = run_few_shot(*features_b, setting, val_size, seed, probe)
+    ra = run_few_shot(*features_a, setting, val_size, seed, probes[0])
+    rb = run_few_shot(*features_b, setting, val_size, seed, probes[1])
     return paired_draws(ra.test_accs, rb.test_accs, protocol)

@@ -230,22 +230,23 @@ def _list_images(folder: Path, classes: tuple[str, ...]) -> tuple[list[Path], np
     return files, np.asarray(labels, dtype=np.int64)
 
 
-def decode_image(path: Path) -> np.ndarray:
-    """Read one image as 32x32 RGB, downsampling larger ones with an area (box) filter."""
+def decode_image(path: Path, size: int = SIZE) -> np.ndarray:
+    """Read one image as ``size`` x ``size`` RGB, downsampling larger ones with an area (box) filter."""
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
-            if im.size != (SIZE, SIZE):
-                im = im.resize((SIZE, SIZE), Image.Resampling.BOX)
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.Resampling.BOX)
             return np.asarray(im, dtype=np.uint8)
     except Exception as exc:
         raise BenchError(f"{path}: cannot read image ({type(exc).__name__}: {exc}); replace or remove the file") from None
 
 
-def _decode_all(files: list[Path], desc: str) -> np.ndarray:
-    out = np.empty((len(files), SIZE, SIZE, 3), dtype=np.uint8)
+def decode_all(files: list[Path], desc: str, size: int = SIZE) -> np.ndarray:
+    """Decode many images in parallel threads, as (n, size, size, 3) uint8."""
+    out = np.empty((len(files), size, size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL releases the GIL while decoding
-        for i, img in enumerate(bar(pool.map(decode_image, files, chunksize=256), total=len(files),
+        for i, img in enumerate(bar(pool.map(decode_image, files, [size] * len(files), chunksize=256), total=len(files),
                                     desc=desc, unit="img")):
             out[i] = img
     return out
@@ -265,7 +266,7 @@ def _cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path
                 return Split(f["images"][...], f["labels"][...])
         except (OSError, KeyError):
             cached.unlink(missing_ok=True)  # unreadable: decode again below
-    split = Split(_decode_all(files, f"decode {folder.name}"), labels)
+    split = Split(decode_all(files, f"decode {folder.name}"), labels)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(cached.name + f".tmp-{os.getpid()}")

@@ -85,15 +85,14 @@ class BatchNorm(nn.Module):
         self.fixed = False  # True once statistics were estimated on a dataset
 
     def forward(self, x):
+        if self.fixed:
+            return F.batch_norm(x, self.mean, self.var, self.weight, self.bias, training=False, eps=BN_EPS)
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            # batch statistics, biased variance: PyTorch's fused kernel (no running averages kept)
+            return F.batch_norm(x, None, None, self.weight, self.bias, training=True, eps=BN_EPS)
         dims = [0, 2, 3] if x.ndim == 4 else [0]
         shape = (1, -1) + (1,) * (x.ndim - 2)
-        if self.fixed:
-            mean, var = self.mean, self.var
-        elif self.training and dist.is_initialized() and dist.get_world_size() > 1:
-            mean, var = _synced_moments(x, dims)
-        else:
-            mean = x.mean(dims)
-            var = (x - mean.view(shape)).pow(2).mean(dims)
+        mean, var = _synced_moments(x, dims)
         return (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + BN_EPS) * self.weight.view(shape) \
             + self.bias.view(shape)
 

@@ -21,6 +21,9 @@ from .errors import BenchError
 START, END = "<!-- bench:leaderboard:start -->", "<!-- bench:leaderboard:end -->"
 SOLVER_MARKERS = ("<!-- bench:solvers:start -->", "<!-- bench:solvers:end -->")
 COMPARE_MARKERS = ("<!-- bench:compare:start -->", "<!-- bench:compare:end -->")
+THROUGHPUT_MARKERS = ("<!-- bench:throughput:start -->", "<!-- bench:throughput:end -->")
+MODELS_MARKERS = ("<!-- bench:models:start -->", "<!-- bench:models:end -->")
+TIMINGS_MARKERS = ("<!-- bench:timings:start -->", "<!-- bench:timings:end -->")
 
 
 def comparisons(folder: Path) -> str:
@@ -44,7 +47,15 @@ def best_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _family(spec: str) -> str:
-    return spec.split(":")[0]
+    """The published family a row is set against: its encoder's name, or the family of a model we
+    trained (its manifest ``encoder``); random-weights controls are set against none."""
+    from . import pretrained
+
+    if "weights=random" in spec:
+        return ""
+    name = spec.split(":")[0]
+    entry = pretrained.manifest().get(name)
+    return entry.meta.get("encoder", name) if entry else name
 
 
 def tables(rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
@@ -121,6 +132,59 @@ def solver_table(path: Path) -> str:
         "test acc %": rows.test_acc.map(lambda v: fmt(v, ".2f")), "peak RSS GB": rows.peak_rss_gb.map(lambda v: fmt(v, ".2f")),
     })
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def timings_table(rows: pd.DataFrame) -> str:
+    """Extraction and probe times of every full-protocol run, latest per (encoder, scaling, device), widest first."""
+    full = rows[(rows.protocol == "full") & rows["layer"].fillna("").isin(["", "all"])]
+    full = full.sort_values("time").groupby(["dataset", "encoder", "scale", "device"], as_index=False).tail(1)
+    full = full.sort_values(["dims", "encoder", "device"], ascending=[False, True, True])
+    table = pd.DataFrame({
+        "dataset": full.dataset, "encoder": full.encoder, "dims": full.dims.astype(int).astype(str),
+        "scale": full.scale.fillna(""), "device": full.device, "n train": full.n_train.astype(str),
+        "extract s": full.extract_s.map(lambda v: f"{v:.1f}"), "fit s (search + refit)": full.fit_s.map(lambda v: f"{v:.1f}"),
+        "peak RSS GB": full.peak_rss_gb.map(lambda v: f"{v:.2f}"), "test acc %": full.test_acc.map(lambda v: f"{v:.2f}"),
+    })
+    return table.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def throughput_table(path: Path) -> str:
+    """Markdown table of ``bench train throughput``: the latest row per architecture and device."""
+    rows = pd.read_csv(path).sort_values("time").groupby(["arch", "device"], as_index=False).tail(1)
+    table = pd.DataFrame({
+        "architecture": rows.arch, "device": rows.device, "batch": rows.batch,
+        "trainer img/s": rows.trainer_img_s.map(lambda v: f"{v:.0f}"),
+        "plain loop img/s": rows.plain_img_s.map(lambda v: f"{v:.0f}"),
+        "trainer / plain": (rows.trainer_img_s / rows.plain_img_s).map(lambda v: f"{v:.2f}"),
+        "measured": rows.time,
+    })
+    return table.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def models_table() -> str:
+    """The models this project trained (pretrained/manifest.toml entries with an ``encoder``), with their budgets."""
+    from . import pretrained
+
+    entries = [e for e in pretrained.manifest().values() if "encoder" in e.meta]
+    if not entries:
+        return ""
+    table = pd.DataFrame({
+        "encoder": [f"`{e.name}`" for e in entries],
+        "network": [e.meta["architecture"] for e in entries],
+        "trained": [", ".join(f"{k} {v}" for k, v in e.meta["training"].items() if k in ("epochs", "steps", "classes"))
+                    for e in entries],
+        "batch": [e.meta["training"]["batch_size"] for e in entries],
+        "wall s": [f"{e.meta['training']['wall_s']:.0f}" for e in entries],
+        "machine": [e.meta["training"]["machine"] for e in entries],
+        "seed": [e.meta["training"]["seed"] for e in entries],
+        "data": [e.meta["training"]["data"] for e in entries],
+    })
+    text = table.to_markdown(index=False, disable_numparse=True) + "\n"
+    for e in entries:
+        if "samples" in e.meta:
+            path = e.meta["samples"].split(" ")[0]
+            text += f"\n`{e.name}` samples, {e.meta['samples'].partition(' ')[2].strip('()')}:\n\n![{e.name} samples]({path})\n"
+    return text
 
 
 def draw_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:

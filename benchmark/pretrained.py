@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tomllib
 import urllib.request
@@ -15,6 +16,7 @@ from .cache import default_root
 from .errors import BenchError
 
 MANIFEST = Path(__file__).resolve().parent.parent / "pretrained" / "manifest.toml"
+PROJECT_DIR = MANIFEST.parent  # weights this project trained itself: pretrained/<folder>/<file>
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -62,6 +64,7 @@ def search_dirs(entry: Entry) -> list[Path]:
     if root:
         root = Path(root).expanduser()
         dirs += [root / entry.folder, root / "dcgan_code" / entry.folder, root]
+    dirs.append(PROJECT_DIR / entry.folder)
     dirs.append(default_root() / "weights" / entry.folder)
     return dirs
 
@@ -91,7 +94,8 @@ def load_arrays(entry: Entry, roles: list[str], generator: bool = False) -> dict
             missing.append(f)
             continue
         verify(path, f)
-        found[role] = np.load(path, allow_pickle=False)
+        arrays = np.load(path, allow_pickle=False)
+        found[role] = dict(arrays) if path.suffix == ".npz" else arrays
     if missing:
         raise MissingWeights(entry, missing)
     return found
@@ -146,3 +150,47 @@ def fetch(entry: Entry, progress=print) -> int:
         progress(f"fetched {f.name} ({len(data)} bytes, verified)")
         fetched += 1
     return fetched
+
+
+# ---------------------------------------------------------------- the project's own weights
+
+def export(checkpoint: dict, name: str, title: str, training: dict) -> Entry:
+    """Save a training run's encoder weights as pretrained/<name>/weights.npz and add its manifest entry.
+
+    ``checkpoint`` is a loaded `bench train` checkpoint: a DCGAN run keeps its discriminator,
+    an Exemplar-CNN run its network without the surrogate-class head. The optimiser state is
+    left out, so the file is a few MB.
+    """
+    if name in manifest():
+        raise BenchError(f"{MANIFEST} already has an entry {name!r}; choose another --name")
+    if "D" in checkpoint:
+        family, arch, tensors = "dcgan", checkpoint["config"]["arch"], checkpoint["D"]
+    else:
+        family, arch = "exemplar-cnn", checkpoint["config"]["net"]
+        tensors = {k: v for k, v in checkpoint["net"].items() if not k.startswith("head.")}
+    folder = PROJECT_DIR / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "weights.npz"
+    np.savez(path, **{k: v.cpu().numpy() for k, v in tensors.items()})
+    data = path.read_bytes()
+    lines = [f"\n[{name}]", f"title = {_toml(title)}", f'encoder = "{family}"', f"architecture = {_toml(arch)}",
+             f"folder = {_toml(name)}", 'source = "trained by this project (bench train); weights in pretrained/<folder>/"',
+             "training = { " + ", ".join(f"{k} = {_toml(v)}" for k, v in training.items()) + " }",
+             f'files = [{{ name = "weights.npz", role = "weights", sha1 = "{git_blob_sha1(data)}", size = {len(data)} }}]']
+    with open(MANIFEST, "a") as f:
+        f.write("\n".join(lines) + "\n")
+    return entry(name)
+
+
+def _toml(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def project_arrays(name: str) -> tuple[dict[str, np.ndarray], Entry, str]:
+    """A project-trained model's verified arrays, its entry and the file's hash (for fingerprints)."""
+    e = entry(name)
+    return load_arrays(e, ["weights"])["weights"], e, e.files()[0].sha1

@@ -6,8 +6,8 @@ remaining training rows only; for the refit, with all training rows. Test featur
 read only after C is fixed.
 
 The search walks a log grid upward from the smallest C, warm-starting each fit from the
-last, and stops once validation accuracy has been below its best for ``patience`` grid
-points in a row. A best C at the top (bottom) edge extends the grid by half-decades, so
+last, and stops once validation accuracy has failed to beat its best for ``patience`` grid
+points in a row (a flat start, such as chance accuracy at tiny C, does not count). A best C at the top (bottom) edge extends the grid by half-decades, so
 the chosen C is never at an edge of what was tried.
 """
 
@@ -148,7 +148,7 @@ def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, lo
         progress.set_postfix(C=f"{C:.2g}", val=f"{acc:.2f}")
         if acc > best[1]:
             best, since_best = (C, acc, model), 0
-        else:
+        elif acc < best[1] or best[1] > tried[0][1]:  # a flat start (chance level at tiny C) is no decline
             since_best += 1
             if since_best >= config.patience:
                 break

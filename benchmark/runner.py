@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from . import __version__, datasets, protocols, results
 from .cache import FeatureCache
+from .devices import device_name, resolve_device
 from .encoders import registry
 from .extract import extract, layer_slices
 from .probe import DEFAULT_GRID, ProbeConfig
@@ -31,17 +31,7 @@ class RunOptions:
     per_class: int = 400
     draws: int = 10
     per_layer: bool = False
-    probe: ProbeConfig = field(default_factory=ProbeConfig)
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        from .errors import BenchError
-
-        raise BenchError("--device cuda: no CUDA device is visible to PyTorch; use --device cpu or auto")
-    return name
+    probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(scale=""))  # scale "": the encoder's own
 
 
 def load_splits(dataset: str, opts: RunOptions, cache: FeatureCache, log=print):
@@ -71,15 +61,17 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
     return source, splits, encoder, got
 
 
-def probe_config(opts: RunOptions) -> ProbeConfig:
-    return ProbeConfig(**{**opts.probe.__dict__, "device": resolve_device(opts.device)})
+def probe_config(opts: RunOptions, encoder) -> ProbeConfig:
+    """The options' probe on the resolved device; no scaling given means the encoder's own."""
+    return ProbeConfig(**{**opts.probe.__dict__, "device": resolve_device(opts.device),
+                          "scale": opts.probe.scale or encoder.probe_scale})
 
 
 def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
     """Run one encoder on one dataset under a protocol; append and return the result rows."""
-    probe = probe_config(opts)
-    device = probe.device
     source, splits, encoder, got = features(dataset, spec, opts, log)
+    probe = probe_config(opts, encoder)
+    device = probe.device
     train, test = got.features["train"], got.features["test"]
 
     val_size = min(opts.val_size, len(splits["train"]) // 5)
@@ -119,12 +111,6 @@ def summary(row: dict) -> str:
 
 def _grid_text(grid) -> str:
     return f"{min(grid):.0e}..{max(grid):.0e} x{len(grid)}" if tuple(grid) != DEFAULT_GRID else "1e-6..1e0 x13 (half-decades)"
-
-
-def device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return f"cuda ({torch.cuda.getdevice_name(0)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
 
 
 def _peak_rss_gb() -> float:

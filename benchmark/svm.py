@@ -101,6 +101,9 @@ class L2SVM:
             low = X_low if X_low is not None else X.to(torch.bfloat16)
             W, b = self._newton(low, T, W, b, MIXED_COARSE_TOL * scale * gnorm0)
         self.coef_, self.intercept_ = self._newton(X, T, W, b, self.tol * scale * gnorm0)
+        if not (torch.isfinite(self.coef_).all() and torch.isfinite(self.intercept_).all()):
+            raise FloatingPointError(f"L2SVM diverged at C={self.C:g} (non-finite weights); features on very "
+                                     "different scales need standardising (--scale standard)")
         return self
 
     def decision_function(self, X: torch.Tensor) -> torch.Tensor:

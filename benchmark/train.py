@@ -31,10 +31,12 @@ import torch.nn.functional as F
 
 from . import samples
 from .dcgan import Discriminator, Generator, architecture, init_weights
+from .devices import device_name
 from .errors import BenchError
 from .progress import bar
 
 CHECKPOINT = "checkpoint.pt"
+LOG_EVERY = 10  # steps between progress-bar updates: each reads the losses back from the device
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Trainer:
         self.rng = torch.Generator().manual_seed(config.seed + 1)  # data order and every z
         self.fixed_z = self.sample_z(64, torch.Generator().manual_seed(config.seed + 2))
         self.epoch, self.step, self.order = 0, 0, None
+        self.wall_s = 0.0  # training time over all sessions of this run, for the manifest
         self.g_step, self.d_step = self.G, self.D
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -97,7 +100,8 @@ class Trainer:
         """bfloat16 mixed precision on CUDA; full float32 on CPU (bit-for-bit resumable)."""
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
 
-    def train_step(self, real: torch.Tensor, z: torch.Tensor) -> tuple[float, float]:
+    def train_step(self, real: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One D and one G update; the losses stay on the device (reading them waits for the GPU)."""
         with self.autocast():
             fake = self.g_step(z)
             logits_real, logits_fake = self.d_step(real), self.d_step(fake.detach())
@@ -112,7 +116,7 @@ class Trainer:
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        return float(loss_d.detach()), float(loss_g.detach())
+        return loss_d.detach(), loss_g.detach()
 
     # ------------------------------------------------------------------ loop
     def fit(self, epochs: int | None = None, max_steps: int | None = None, log=print) -> dict:
@@ -127,17 +131,21 @@ class Trainer:
                 progress = bar(range(self.step, steps), desc=f"epoch {self.epoch + 1}/{epochs}", unit="batch",
                                disable=self.rank != 0, leave=True)
                 start, first = time.perf_counter(), self.step
+                tick = start
                 for step in progress:
                     z = self.sample_z(self.config.batch_size, self.rng)
                     share = self.config.batch_size // self.world
                     z = z[self.rank * share:(self.rank + 1) * share].to(self.device)
                     loss_d, loss_g = self.train_step(self.local_batch(step), z)
                     self.step = step + 1
+                    self.wall_s += time.perf_counter() - tick
+                    tick = time.perf_counter()
                     done += 1
-                    rate = (self.step - first) * self.config.batch_size / (time.perf_counter() - start)
-                    progress.set_postfix(D=f"{loss_d:.3f}", G=f"{loss_g:.3f}", img_s=f"{rate:.0f}")
+                    if self.step % LOG_EVERY == 0:
+                        rate = (self.step - first) * self.config.batch_size / (time.perf_counter() - start)
+                        progress.set_postfix(D=f"{loss_d:.3f}", G=f"{loss_g:.3f}", img_s=f"{rate:.0f}")
                     if max_steps is not None and done >= max_steps:
-                        return {"loss_d": loss_d, "loss_g": loss_g}
+                        return {"loss_d": float(loss_d), "loss_g": float(loss_g)}
                 self.epoch, self.step, self.order = self.epoch + 1, 0, None
                 self.save()
                 self.save_samples()
@@ -152,18 +160,10 @@ class Trainer:
         return {"config": asdict(self.config), "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "epoch": self.epoch,
                 "step": self.step, "order": self.order, "rng": self.rng.get_state(),
-                "fixed_z": self.fixed_z}
+                "fixed_z": self.fixed_z, "wall_s": self.wall_s, "device": device_name(self.device)}
 
     def save(self) -> Path | None:
-        if self.rank != 0:
-            return None
-        self.out.mkdir(parents=True, exist_ok=True)
-        path = self.out / CHECKPOINT
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        torch.save(self.state(), tmp)
-        os.replace(tmp, path)
-        (self.out / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
-        return path
+        return save_checkpoint(self.state(), self.out, asdict(self.config)) if self.rank == 0 else None
 
     def load(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=True)  # tensors and plain types only
@@ -177,6 +177,7 @@ class Trainer:
         self.epoch, self.step, self.order = state["epoch"], state["step"], state["order"]
         self.rng.set_state(state["rng"])
         self.fixed_z = state["fixed_z"]
+        self.wall_s = state["wall_s"]
 
     def save_samples(self) -> Path | None:
         if self.rank != 0:
@@ -188,6 +189,17 @@ class Trainer:
         grid = samples.save_grid(images, self.out / "samples" / f"epoch-{self.epoch:03d}.png")
         samples.save_grid(images, self.out / "samples.png")
         return grid
+
+
+def save_checkpoint(state: dict, out: Path, config: dict) -> Path:
+    """Write RUN_DIR/checkpoint.pt atomically (temp file, then rename) and a readable config.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CHECKPOINT
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    return path
 
 
 def init_distributed(device: str) -> str:
@@ -203,13 +215,18 @@ def init_distributed(device: str) -> str:
     return device
 
 
-def load_discriminator(run: Path) -> tuple[Discriminator, dict]:
-    """The discriminator of a training run (a run folder or its checkpoint file) and its config."""
+def read_checkpoint(run: Path, what: str = "training", command: str = "dcgan") -> dict:
+    """The checkpoint of a `bench train` run (its folder or the file itself), tensors and plain types only."""
     path = Path(run)
     path = path / CHECKPOINT if path.is_dir() else path
     if not path.is_file():
-        raise BenchError(f"{path}: no DCGAN checkpoint; train one with `bench train dcgan --out RUN_DIR`")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        raise BenchError(f"{path}: no {what} checkpoint; train one with `bench train {command} --out RUN_DIR`")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_discriminator(run: Path) -> tuple[Discriminator, dict]:
+    """The discriminator of a training run (a run folder or its checkpoint file) and its config."""
+    state = read_checkpoint(run, "DCGAN", "dcgan")
     disc = Discriminator(architecture(state["config"]["arch"]))
     disc.load_state_dict(state["D"])
     return disc, state["config"]

@@ -89,7 +89,7 @@ def test_kmeans_reduces_distortion_and_reseeds_empty_clusters():
     p = enc.whitened_sample(images, np.random.default_rng(0))
 
     def distortion(e):
-        return kmeans.distances(p, e.centroids.T, e.centroids.pow(2).sum(1)).min(1).values.mean()
+        return kmeans.distances(p, e.centroids, e.centroids.pow(2).sum(1)).min(1).values.mean()
 
     one = distortion(enc)
     enc10 = small(k="16", iters="10").fit(images)

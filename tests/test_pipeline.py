@@ -110,6 +110,44 @@ def test_probe_learns_and_grid_extends_at_edge(tmp_path):
     assert max(c for c, _ in result.tried) > 1e-8  # best at the top edge: the grid grew upward
 
 
+def test_flat_start_at_chance_does_not_stop_the_search(monkeypatch):
+    """Chance accuracy up to C = 1e-6, then a peak at 1e-4: the search walks the plateau, stops after the peak."""
+    import torch
+
+    from benchmark import probe
+
+    y = torch.arange(100) % 10
+    curve = {1e-8: 0.1, 1e-7: 0.1, 1e-6: 0.1, 1e-5: 0.6, 1e-4: 0.9, 1e-3: 0.8, 1e-2: 0.8, 1e-1: 0.7}
+
+    class Scripted:  # right on a fixed share of the rows, by C
+        def __init__(self, config, C):
+            self.C, self.fits = C, []
+
+        def fit(self, X, labels, n_classes, **kw):
+            self.coef_, self.intercept_ = None, None
+            return self
+
+        def predict(self, X):
+            right = int(curve[self.C] * len(X))
+            return torch.cat([y[:right], (y[right:] + 1) % 10])
+
+    monkeypatch.setattr(probe, "make_solver", Scripted)
+    X = torch.zeros(100, 3)
+    C, acc, tried, _ = probe.search_C(ProbeConfig(grid=tuple(curve), patience=2), X, y, X, y, 10)
+    assert C == 1e-4 and acc == pytest.approx(90.0)
+    assert [c for c, _ in tried] == [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2]  # two without gain, then stop
+
+
+def test_each_encoder_brings_its_probe_scaling_unless_told():
+    from benchmark.runner import RunOptions, probe_config
+
+    dcgan, pixels = registry.build("dcgan-random:arch=small"), registry.build("pixels")
+    assert probe_config(RunOptions(), dcgan).scale == "none"  # raw, as the original DCGAN code
+    assert probe_config(RunOptions(), pixels).scale == "standard"
+    told = RunOptions(probe=ProbeConfig(scale="standard"))
+    assert probe_config(told, dcgan).scale == "standard"
+
+
 def test_spec_parsing_and_unknown_encoder():
     assert registry.parse_args("layers=1-4,seed=3") == {"layers": "1-4", "seed": "3"}
     assert registry.parse_args("runs/x") == {"path": "runs/x"}
@@ -259,10 +297,11 @@ def test_compare_pairs_draws_and_images(tmp_path):
     a = extract(Pixels(), "toy", data, cache, batch_size=128).features
     b = extract(registry.build("conftest:Quadrants"), "toy", data, cache, batch_size=128).features
     config = ProbeConfig(grid=(1e-4, 1e-3))
-    few = compare((a["train"], a["test"]), (b["train"], b["test"]), "few", 100, 0, config, per_class=10, draws=4)
+    few = compare((a["train"], a["test"]), (b["train"], b["test"]), "few", 100, 0, (config, config), per_class=10,
+                  draws=4)
     assert few.units == "draws" and few.a_wins + few.b_wins <= 4
     assert few.ci95[0] <= few.diff <= few.ci95[1]
-    full = compare((a["train"], a["test"]), (a["train"], a["test"]), "full", 100, 0, config)
+    full = compare((a["train"], a["test"]), (a["train"], a["test"]), "full", 100, 0, (config, config))
     assert full.diff == 0 and full.a_wins == full.b_wins == 0
     known = paired_draws([70, 72, 74], [68, 71, 70], "few")
     assert known.diff == pytest.approx(7 / 3) and known.a_wins == 3

@@ -1,3 +1,4 @@
+import csv
 import os
 import socket
 
@@ -123,3 +124,37 @@ def test_cli_train_and_resume(tmp_path):
     more = CliRunner().invoke(cli.cli, args[:-4] + ["--epochs", "2", "--batch-size", "8", "--resume"],
                               standalone_mode=False)
     assert isinstance(more.exception, BenchError)  # epochs differ from the checkpoint's config
+
+
+def test_export_adds_a_verified_registry_entry(tmp_path, monkeypatch):
+    from benchmark import pretrained
+
+    manifest = tmp_path / "pretrained" / "manifest.toml"
+    manifest.parent.mkdir()
+    manifest.write_text(pretrained.MANIFEST.read_text())
+    monkeypatch.setattr(pretrained, "MANIFEST", manifest)
+    monkeypatch.setattr(pretrained, "PROJECT_DIR", manifest.parent)
+    Trainer(config(), IMAGES, tmp_path / "run").fit(epochs=1)
+    result = CliRunner().invoke(cli.cli, ["pretrained", "export", str(tmp_path / "run"), "--name", "toy-small",
+                                          "--title", "a toy"], standalone_mode=False)
+    assert result.exception is None, result.output
+    meta = pretrained.entry("toy-small").meta
+    assert meta["encoder"] == "dcgan" and meta["training"]["epochs"] == 1 and "cpu" in meta["training"]["machine"]
+    by_name, by_run = registry.build("toy-small"), registry.build(f"dcgan:{tmp_path / 'run'}")
+    by_name.fit(IMAGES[:32], batch_size=16)
+    by_run.fit(IMAGES[:32], batch_size=16)
+    np.testing.assert_allclose(by_name.transform(IMAGES[:4]), by_run.transform(IMAGES[:4]), rtol=1e-6)
+    weights = manifest.parent / "toy-small" / "weights.npz"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"x")
+    with pytest.raises(BenchError, match="git blob SHA-1"):
+        registry.build("toy-small")
+
+
+def test_throughput_command_appends_rows(tmp_path):
+    out = tmp_path / "speed.csv"
+    for _ in range(2):
+        result = CliRunner().invoke(cli.cli, ["train", "throughput", "--arch", "small", "--steps", "1", "--device", "cpu",
+                                              "--out", str(out)], standalone_mode=False)
+        assert result.exception is None, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 and float(rows[0]["trainer_img_s"]) > 0 and float(rows[0]["plain_img_s"]) > 0

@@ -20,6 +20,7 @@ class Encoder:
 
     name: str = ""
     needs_fit: bool = False
+    probe_scale: str = "standard"  # how the probe scales these features unless told: "standard" or "none"
 
     def __init__(self) -> None:
         self.device = torch.device("cpu")

@@ -38,6 +38,7 @@ class DCGANFeatures(Encoder):
     """Discriminator features: each chosen conv layer max-pooled to 4x4, concatenated."""
 
     needs_fit = True
+    probe_scale = "none"  # the original code fed raw features to LinearSVC; standardising cost a point here
 
     def __init__(self, name: str, disc: Discriminator, layers: tuple[int, ...], source: str,
                  weights_digest: str, bn_images: str = "all", seed: int = 0):
@@ -168,6 +169,15 @@ def trained_run(path: str, layers: str = "all", bn_images: str = "all", seed: st
         if not name.startswith("norms.") or name.endswith(("weight", "bias")):
             digest.update(name.encode() + tensor.cpu().numpy().tobytes())
     return DCGANFeatures("dcgan", disc, chosen, f"trained:{config}", digest.hexdigest()[:16], bn_images, int(seed))
+
+
+def project_weights(name: str, layers: str = "all", bn_images: str = "all", seed: str = "0") -> DCGANFeatures:
+    """A discriminator trained by this project, by its name in pretrained/manifest.toml."""
+    arrays, entry, sha1 = pretrained.project_arrays(name)
+    disc = Discriminator(architecture(entry.meta["architecture"]))
+    disc.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    chosen = parse_layers(layers, len(disc.arch.discriminator))
+    return DCGANFeatures(name, disc, chosen, f"pretrained:{name}", sha1, bn_images, int(seed))
 
 
 def random_weights(arch: str = "imagenet32", layers: str = "all", bn_images: str = "all",

@@ -18,29 +18,44 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..progress import bar
 from .base import Encoder
 
-BATCH = 16  # images per transform step: 16 x 729 patches x K distances stay within memory
+# Images per transform step. 4 x 729 patches x 1600 distances is 19 MB: temporaries under glibc's
+# 32 MB mmap ceiling are reused from the heap instead of being mapped and zeroed afresh each step
+# (16 images ran 1.3x slower, half of it in the kernel).
+BATCH = 4
+KMEANS_CHUNK = 4096  # patches per assignment step during the fit, for the same reason
 
 
 # ---------------------------------------------------------------- the steps, as plain functions
 
 def patches(x: torch.Tensor, size: int, stride: int) -> torch.Tensor:
-    """uint8 NHWC images -> (N, positions, 3*size*size) float patches, channel-major."""
-    return F.unfold(x.permute(0, 3, 1, 2).float(), size, stride=stride).transpose(1, 2)
+    """uint8 NHWC images -> (N, positions, 3*size*size) float patches, channel-major (F.unfold's layout).
+
+    Built from ``Tensor.unfold`` views: on this CPU 5x faster than ``F.unfold``.
+    """
+    windows = x.permute(0, 3, 1, 2).float().unfold(2, size, stride).unfold(3, size, stride)  # N,C,H',W',k,k
+    n, c, h, w = windows.shape[:4]
+    return windows.permute(0, 2, 3, 1, 4, 5).reshape(n, h * w, c * size * size)
 
 
 def normalise(p: torch.Tensor, eps: float) -> torch.Tensor:
-    """Per-patch brightness and contrast: (p - mean) / sqrt(var + eps), on the 0-255 scale."""
-    return (p - p.mean(1, keepdim=True)) / torch.sqrt(p.var(1, keepdim=True) + eps)
+    """Per-patch brightness and contrast: (p - mean) / sqrt(var + eps), on the 0-255 scale (unbiased var).
+
+    Written out rather than ``Tensor.var``, which ran 5x slower here.
+    """
+    centred = p - p.mean(1, keepdim=True)
+    return centred * torch.rsqrt(centred.pow(2).sum(1, keepdim=True) / (p.shape[1] - 1) + eps)
 
 
-def distances(p: torch.Tensor, centroids_t: torch.Tensor, centroids_sq: torch.Tensor) -> torch.Tensor:
-    """Euclidean distances from each row of p to each centroid, via one matrix product."""
-    sq = torch.addmm(centroids_sq, p, centroids_t, alpha=-2.0) + p.pow(2).sum(1, keepdim=True)
+def distances(p: torch.Tensor, centroids: torch.Tensor, centroids_sq: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances from each row of p to each centroid (rows of ``centroids``), via one matrix product.
+
+    ``p @ centroids.T`` with row-major centroids is the fast layout here (1.5x over a d x K copy).
+    """
+    sq = torch.addmm(centroids_sq, p, centroids.T, alpha=-2.0) + p.pow(2).sum(1, keepdim=True)
     return sq.clamp(min=0).sqrt()
 
 
@@ -56,13 +71,13 @@ def quadrant_masks(side: int) -> torch.Tensor:
     return torch.stack([(r[:, None] & c[None, :]).flatten() for r, c in halves]).float()
 
 
-def encode_batch(x, patch_mean, whitening, centroids_t, centroids_sq, quadrants, size: int, stride: int,
+def encode_batch(x, patch_mean, whitening, centroids, centroids_sq, quadrants, size: int, stride: int,
                  norm_eps: float) -> torch.Tensor:
     """uint8 NHWC batch -> (N, 4K) features."""
     p = patches(x, size, stride)
     n, positions = p.shape[0], p.shape[1]
     p = (normalise(p.reshape(n * positions, -1), norm_eps) - patch_mean) @ whitening
-    act = triangle(distances(p, centroids_t, centroids_sq))
+    act = triangle(distances(p, centroids, centroids_sq))
     return torch.matmul(quadrants, act.view(n, positions, -1)).reshape(n, -1)
 
 
@@ -134,14 +149,11 @@ class KMeansNetwork(Encoder):
         p = (p - self.patch_mean) @ self.whitening
         self.centroids = p[torch.from_numpy(rng.choice(len(p), self.k, replace=False)).to(self.device)].clone()
         for _ in bar(range(self.iters), desc=f"k-means k={self.k}", unit="iter"):
-            sums = torch.zeros_like(self.centroids)
-            counts = torch.zeros(self.k, device=self.device)
             c2 = self.centroids.pow(2).sum(1)
-            for i in range(0, len(p), 20000):
-                chunk = p[i:i + 20000]
-                nearest = (c2 - 2 * chunk @ self.centroids.T).argmin(1)  # |x|^2 is the same for every k
-                sums.index_add_(0, nearest, chunk)
-                counts += torch.bincount(nearest, minlength=self.k)
+            nearest = torch.cat([torch.addmm(c2, p[i:i + KMEANS_CHUNK], self.centroids.T, alpha=-2.0).argmin(1)
+                                 for i in range(0, len(p), KMEANS_CHUNK)])  # |x|^2 is the same for every k
+            sums = torch.zeros_like(self.centroids).index_add_(0, nearest, p)  # one call: 5x faster than per chunk
+            counts = torch.bincount(nearest, minlength=self.k).to(p.dtype)
             empty = counts == 0
             self.centroids = sums / counts.clamp_min(1)[:, None]
             if empty.any():  # re-seed empty clusters with random patches
@@ -161,7 +173,7 @@ class KMeansNetwork(Encoder):
     @torch.no_grad()
     def transform(self, images: np.ndarray) -> np.ndarray:
         side = (images.shape[1] - self.patch) // self.stride + 1
-        args = (self.patch_mean, self.whitening, self.centroids.T.contiguous(), self.centroids.pow(2).sum(1),
+        args = (self.patch_mean, self.whitening, self.centroids.contiguous(), self.centroids.pow(2).sum(1),
                 quadrant_masks(side).to(self.device), self.patch, self.stride, self.norm_eps)
         out = []
         for i in range(0, len(images), BATCH):  # a fixed batch shape, so the compiled kernel is built once

@@ -11,10 +11,12 @@ string keyword arguments and returns an Encoder.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 from importlib.metadata import entry_points
 
+from .. import pretrained
 from ..errors import BenchError
 from .base import Encoder
 
@@ -28,29 +30,43 @@ BUILTIN = {  # name -> "module:factory" inside benchmark.encoders, imported when
     "dcgan-random": "dcgan:random_weights",
     "dcgan": "dcgan:trained_run",
     "kmeans": "kmeans:KMeansNetwork",
+    "exemplar-cnn": "exemplar:exemplar_cnn",
+}
+
+
+PROJECT_WEIGHTS = {  # manifest entries trained by this project, by family: encoder name = entry name
+    "dcgan": "dcgan:project_weights",
+    "exemplar-cnn": "exemplar:project_weights",
 }
 
 
 class _Builtin:
-    def __init__(self, name: str, target: str):
-        self.name, self.value = name, target
+    def __init__(self, name: str, target: str, weights: str | None = None):
+        self.name, self.value, self.weights = name, target, weights
 
     def load(self):
         module, _, attr = self.value.partition(":")
-        return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        factory = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        return functools.partial(factory, self.weights) if self.weights else factory
 
 
 def available() -> dict:
-    """Every encoder name this installation knows: built-ins, then installed plug-ins (loaded when used)."""
+    """Every encoder name this installation knows: built-ins, the project's trained weights, then plug-ins."""
     found = {name: _Builtin(name, target) for name, target in BUILTIN.items()}
+    for name, entry in pretrained.manifest().items():
+        if entry.meta.get("encoder") in PROJECT_WEIGHTS:
+            found.setdefault(name, _Builtin(name, PROJECT_WEIGHTS[entry.meta["encoder"]], weights=name))
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, ep)
     return found
 
 
 def describe(factory) -> str:
+    if getattr(factory, "weights", None):
+        return pretrained.entry(factory.weights).meta["title"]
     try:
-        doc = (factory.load().__doc__ or "").strip().splitlines()
+        loaded = factory.load()
+        doc = (getattr(loaded, "func", loaded).__doc__ or "").strip().splitlines()
     except Exception as exc:  # a broken plug-in must not break the listing
         return f"(fails to load: {exc})"
     return doc[0] if doc else ""

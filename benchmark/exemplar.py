@@ -1,0 +1,243 @@
+"""Exemplar-CNN (Dosovitskiy et al. 2014): networks, the surrogate task and its trainer.
+
+The surrogate task: N patches cut from unlabeled images, each a class of its own; every
+draw of a patch passes through random transformations (``augment``), and a CNN learns to
+tell the N classes apart with a softmax. Patches come from regions with strong gradients:
+each chosen image's patch position is drawn with probability proportional to the summed
+squared gradient inside the window.
+
+Networks are named as in the paper: ``64c5-128c5-256c5-512f`` is three 5x5 convolutions
+(64, 128, 256 filters, ReLU, 2x2 max-pooling after the first two) and a 512-unit layer
+with dropout; ``64c5-64c5-128f`` is the small one that trains on a CPU. The dense layer is
+a convolution whose kernel covers the whole map at training size, so the network also runs
+fully convolutionally on larger images (the encoder feeds it 64x64).
+
+The trainer keeps the DCGAN trainer's conventions: seeded CPU generators draw every class
+and transformation, checkpoints (weights, optimiser, step, RNG states, config) are written
+atomically every ``checkpoint_every`` steps, at the end and on Ctrl-C, ``--resume`` goes on
+exactly, CUDA with bfloat16 autocast when present, and under ``torchrun`` each rank takes its
+share of every global batch while DistributedDataParallel averages the gradients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from . import augment
+from .datasets import IMAGE_SUFFIXES, decode_all
+from .devices import device_name
+from .errors import BenchError
+from .progress import bar
+from .train import CHECKPOINT, LOG_EVERY, read_checkpoint, save_checkpoint
+
+NETWORKS = ("64c5-64c5-128f", "64c5-128c5-256c5-512f")
+POOLED_CONVS = 2  # 2x2 max-pooling follows the first two convolutions
+
+
+def parse_net(name: str) -> tuple[list[tuple[int, int]], int]:
+    """``64c5-128c5-512f`` -> ([(64, 5), (128, 5)], 512): conv (filters, kernel) list and dense width."""
+    parts = name.split("-")
+    convs = [re.fullmatch(r"(\d+)c(\d+)", p) for p in parts[:-1]]
+    dense = re.fullmatch(r"(\d+)f", parts[-1])
+    if not parts[:-1] or not all(convs) or not dense:
+        raise BenchError(f"network {name!r}: write convolutions then one dense layer, like 64c5-64c5-128f")
+    return [(int(m[1]), int(m[2])) for m in convs], int(dense[1])
+
+
+class ExemplarNet(nn.Module):
+    def __init__(self, name: str, classes: int = 0, patch: int = 32, dropout: float = 0.5):
+        super().__init__()
+        convs, width = parse_net(name)
+        self.name, self.patch = name, patch
+        self.convs, c_in = nn.ModuleList(), 3
+        for filters, kernel in convs:
+            self.convs.append(nn.Conv2d(c_in, filters, kernel, padding=kernel // 2))
+            c_in = filters
+        side = patch // 2 ** min(POOLED_CONVS, len(convs))
+        self.dense = nn.Conv2d(c_in, width, side)  # a dense layer over the training-size map
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(width, classes) if classes else None
+
+    @property
+    def widths(self) -> list[int]:
+        return [c.out_channels for c in self.convs] + [self.dense.out_channels]
+
+    def responses(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's ReLU response map (convolutions before their pooling), input in [-1, 1]."""
+        out = []
+        for i, conv in enumerate(self.convs):
+            x = F.relu(conv(x))
+            out.append(x)
+            if i < POOLED_CONVS:
+                x = F.max_pool2d(x, 2)
+        out.append(F.relu(self.dense(self.drop(x))))
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.responses(x)[-1].flatten(1)))
+
+
+def build_net(name: str, classes: int = 0, seed: int = 0, dropout: float = 0.5) -> ExemplarNet:
+    """PyTorch's default initialisation, seeded, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return ExemplarNet(name, classes, dropout=dropout)
+
+
+# ---------------------------------------------------------------- the surrogate data
+
+def image_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BenchError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def choose_corners(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """One patch corner (x, y) per image, drawn in proportion to the window's squared gradient."""
+    gray = images.float().mean(1, keepdim=True)
+    energy = F.pad((gray[..., 1:, :] - gray[..., :-1, :]) ** 2, (0, 0, 0, 1)) + \
+        F.pad((gray[..., :, 1:] - gray[..., :, :-1]) ** 2, (0, 1, 0, 0))
+    window = F.avg_pool2d(energy, size, stride=1).flatten(1) + 1e-6
+    pick = torch.multinomial(window, 1, generator=generator).squeeze(1)
+    side = images.shape[-1] - size + 1
+    return torch.stack([pick % side, pick // side], 1)
+
+
+def exemplar_set(folder: Path, classes: int, patch: int, source_size: int, seed: int):
+    """The N surrogate classes: source images (uint8 NCHW), patch corners and a digest of the choice."""
+    files = image_files(folder)
+    if len(files) < classes:
+        raise BenchError(f"{folder}: {len(files)} images, fewer than --classes {classes}")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = [files[i] for i in sorted(torch.randperm(len(files), generator=generator)[:classes].tolist())]
+    images = torch.from_numpy(decode_all(chosen, "read exemplar images", source_size)).permute(0, 3, 1, 2).contiguous()
+    corners = choose_corners(images, patch, generator)
+    digest = hashlib.sha1("\n".join(str(f.relative_to(folder)) for f in chosen).encode()).hexdigest()[:16]
+    return images, corners, digest
+
+
+# ---------------------------------------------------------------- training
+
+@dataclass
+class ExemplarConfig:
+    net: str = "64c5-64c5-128f"
+    classes: int = 8000
+    steps: int = 30000
+    batch_size: int = 256  # global batch, split across ranks
+    lr: float = 1e-3
+    dropout: float = 0.5
+    patch: int = 32
+    source_size: int = 64  # images are read at this size (area filter when larger)
+    seed: int = 0
+    checkpoint_every: int = 2000
+    data: str = ""
+
+
+class ExemplarTrainer:
+    def __init__(self, config: ExemplarConfig, folder: Path, out: Path, device: str = "cpu"):
+        self.config, self.out, self.device = config, Path(out), torch.device(device)
+        self.rank, self.world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+        if config.batch_size % self.world:
+            raise BenchError(f"batch size {config.batch_size} does not split over {self.world} processes")
+        images, corners, self.digest = exemplar_set(Path(folder), config.classes, config.patch,
+                                                    config.source_size, config.seed)
+        self.sources = images.to(self.device).float().div_(255)
+        self.corners = corners.to(self.device)
+        self.mean, self.axes = augment.principal_components(self.sources)
+        self.net = build_net(config.net, config.classes, config.seed, config.dropout).to(self.device)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.rng = torch.Generator().manual_seed(config.seed + 1)  # classes and transformations
+        torch.manual_seed(config.seed + 2)  # dropout draws from the global generator; checkpointed too
+        self.step, self.wall_s = 0, 0.0
+        self.model = self.net
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.model = DDP(self.net)
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's share of the next global batch: transformed patches in [-1, 1] and their classes."""
+        n, share = self.config.batch_size, self.config.batch_size // self.world
+        labels = torch.randint(self.config.classes, (n,), generator=self.rng)
+        params = augment.Params.draw(n, self.rng)
+        mine = slice(self.rank * share, (self.rank + 1) * share)
+        labels = labels[mine].to(self.device)
+        params = augment.Params(**{k: v[mine].to(self.device) for k, v in vars(params).items()})
+        x = augment.transform(self.sources[labels], self.corners[labels], self.config.patch, params,
+                              self.mean, self.axes)
+        return x * 2 - 1, labels
+
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update; loss and batch accuracy stay on the device."""
+        x, labels = self.batch()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            logits = self.model(x).float()
+        loss = F.cross_entropy(logits, labels)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach(), (logits.argmax(1) == labels).float().mean()
+
+    def fit(self, max_steps: int | None = None, log=print) -> dict:
+        """Train to ``config.steps`` (``max_steps`` stops sooner, for tests); Ctrl-C checkpoints first."""
+        end = self.config.steps if max_steps is None else min(self.config.steps, self.step + max_steps)
+        stats, start, first = {}, time.perf_counter(), self.step
+        progress = bar(range(self.step, end), desc="exemplar-cnn", unit="step", disable=self.rank != 0, leave=True)
+        try:
+            for _ in progress:
+                tick = time.perf_counter()
+                loss, acc = self.train_step()
+                self.step += 1
+                self.wall_s += time.perf_counter() - tick
+                stats = {"loss": loss, "acc": acc}
+                if self.step % LOG_EVERY == 0:
+                    rate = (self.step - first) * self.config.batch_size / (time.perf_counter() - start)
+                    progress.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.2f}", img_s=f"{rate:.0f}")
+                if self.step % self.config.checkpoint_every == 0:
+                    self.save()
+        except KeyboardInterrupt:
+            self.save()
+            log(f"interrupted at step {self.step}: checkpoint written to {self.out / CHECKPOINT}; "
+                "continue with --resume")
+            raise
+        self.save()
+        return {k: float(v) for k, v in stats.items()}
+
+    def state(self) -> dict:
+        return {"config": asdict(self.config), "net": self.net.state_dict(), "opt": self.opt.state_dict(),
+                "step": self.step, "rng": self.rng.get_state(), "torch_rng": torch.random.get_rng_state(),
+                "exemplars": self.digest, "wall_s": self.wall_s, "device": device_name(self.device)}
+
+    def save(self) -> Path | None:
+        return save_checkpoint(self.state(), self.out, asdict(self.config)) if self.rank == 0 else None
+
+    def load(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["config"] != asdict(self.config) or state["exemplars"] != self.digest:
+            raise BenchError(f"{path}: checkpoint was trained with {state['config']} on other exemplars; "
+                             "resume with the same options and data, or choose another --out")
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.step, self.wall_s = state["step"], state["wall_s"]
+        self.rng.set_state(state["rng"])
+        torch.random.set_rng_state(state["torch_rng"])
+
+
+def load_network(run: Path) -> tuple[ExemplarNet, dict]:
+    """The trained network of a run (folder or checkpoint file), without its surrogate-class head."""
+    state = read_checkpoint(run, "Exemplar-CNN", "exemplar-cnn")
+    if "net" not in state:
+        raise BenchError(f"{run}: not an Exemplar-CNN checkpoint (a DCGAN run? use --features dcgan:{run})")
+    net = ExemplarNet(state["config"]["net"], patch=state["config"]["patch"])
+    net.load_state_dict({k: v for k, v in state["net"].items() if not k.startswith("head.")})
+    return net, state["config"]
