@@ -268,7 +268,7 @@ def leaderboard(results_path, fmt, out):
 
 @cli.group()
 def train():
-    """Train models whose discriminators become encoders."""
+    """Train models that become encoders (DCGAN, Exemplar-CNN); time a training step."""
 
 
 @train.command("dcgan")

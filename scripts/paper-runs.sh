@@ -10,7 +10,7 @@ step() { echo "== $(date +%H:%M:%S) $*" >&2; "$@"; }
 step bench run cifar10 --features pixels
 step bench run cifar10 --features dcgan-imagenet:layers=1-4                    # raw features: DCGAN's default
 step bench run cifar10 --features dcgan-imagenet:layers=1-4 --scale standard   # for comparison
-step bench run cifar10 --features kmeans --scale none
+step bench run cifar10 --features kmeans
 step bench run cifar10 --features dcgan-random:layers=1-4
 step bench run cifar10 --features exemplar-cnn-small                        # trained by scripts/gpu-runs.sh
 step bench run cifar10 --features exemplar-cnn:net=64c5-64c5-128f,weights=random
