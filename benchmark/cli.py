@@ -271,6 +271,18 @@ def train():
     """Train models that become encoders (DCGAN, Exemplar-CNN); time a training step."""
 
 
+def _checked_checkpoint(out, resume: bool) -> Path:
+    """RUN_DIR/checkpoint.pt, which --resume needs and a fresh run must not overwrite."""
+    from .train import CHECKPOINT
+
+    checkpoint = Path(out) / CHECKPOINT
+    if resume and not checkpoint.is_file():
+        raise BenchError(f"{checkpoint}: nothing to resume; start without --resume")
+    if checkpoint.exists() and not resume:
+        raise BenchError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
+    return checkpoint
+
+
 @train.command("dcgan")
 @click.option("--data", "dataset", required=True, help="Any dataset spec; labels are ignored (folder:PATH too).")
 @click.option("--arch", type=click.Choice(["small", "svhn32", "imagenet32"]), default="small", show_default=True)
@@ -292,21 +304,17 @@ def train_dcgan(dataset, arch, out, epochs, batch_size, lr, beta1, z_dist, seed,
     from . import datasets
     from .cache import default_root
     from .devices import resolve_device
-    from .train import CHECKPOINT, TrainConfig, Trainer, init_distributed
+    from .train import TrainConfig, Trainer, init_distributed
 
     device = init_distributed(resolve_device(device))
     images = datasets.find(dataset, data_dir, default_root(cache_dir)).splits["train"]().images
     images = images[:limit] if limit else images
     config = TrainConfig(arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, beta1=beta1, z=z_dist,
                          seed=seed, data=dataset)
+    checkpoint = _checked_checkpoint(out, resume)
     trainer = Trainer(config, images, Path(out), device)
-    checkpoint = Path(out) / CHECKPOINT
     if resume:
-        if not checkpoint.is_file():
-            raise BenchError(f"{checkpoint}: nothing to resume; start without --resume")
         trainer.load(checkpoint)
-    elif checkpoint.exists():
-        raise BenchError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
     _log(f"training {arch} DCGAN on {len(images)} images of {dataset} on {device}")
     trainer.fit(log=_log)
     click.echo(f"trained {trainer.epoch} epochs; checkpoint {checkpoint}; evaluate with --features dcgan:{out}")
@@ -354,7 +362,7 @@ def train_exemplar(folder, net, classes, out, steps, batch_size, lr, checkpoint_
     """Train an Exemplar-CNN on patches of unlabeled images; `--features exemplar-cnn:RUN_DIR` then evaluates it."""
     from .exemplar import ExemplarConfig, ExemplarTrainer
     from .devices import resolve_device
-    from .train import CHECKPOINT, init_distributed
+    from .train import init_distributed
 
     folder = Path(folder.removeprefix("folder:"))
     if not folder.is_dir():
@@ -362,11 +370,7 @@ def train_exemplar(folder, net, classes, out, steps, batch_size, lr, checkpoint_
     device = init_distributed(resolve_device(device))
     config = ExemplarConfig(net=net, classes=classes, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                             checkpoint_every=checkpoint_every, data=str(folder))
-    checkpoint = Path(out) / CHECKPOINT
-    if checkpoint.exists() and not resume:
-        raise BenchError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
-    if resume and not checkpoint.is_file():
-        raise BenchError(f"{checkpoint}: nothing to resume; start without --resume")
+    checkpoint = _checked_checkpoint(out, resume)
     trainer = ExemplarTrainer(config, folder, Path(out), device)
     if resume:
         trainer.load(checkpoint)

@@ -171,7 +171,9 @@ def export(checkpoint: dict, name: str, title: str, training: dict) -> Entry:
     folder = PROJECT_DIR / name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "weights.npz"
-    np.savez(path, **{k: v.cpu().numpy() for k, v in tensors.items()})
+    tmp = folder / f".weights.tmp-{os.getpid()}.npz"
+    np.savez(tmp, **{k: v.cpu().numpy() for k, v in tensors.items()})
+    os.replace(tmp, path)  # an interrupted export leaves no half-written weights under the real name
     data = path.read_bytes()
     lines = [f"\n[{name}]", f"title = {_toml(title)}", f'encoder = "{family}"', f"architecture = {_toml(arch)}",
              f"folder = {_toml(name)}", 'source = "trained by this project (bench train); weights in pretrained/<folder>/"',

@@ -221,7 +221,14 @@ def read_checkpoint(run: Path, what: str = "training", command: str = "dcgan") -
     path = path / CHECKPOINT if path.is_dir() else path
     if not path.is_file():
         raise BenchError(f"{path}: no {what} checkpoint; train one with `bench train {command} --out RUN_DIR`")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, or not a torch file at all
+        raise BenchError(f"{path}: not a readable checkpoint ({type(exc).__name__}); point at a `bench train` "
+                         "run folder or its checkpoint.pt") from None
+    if not isinstance(state, dict) or "config" not in state or not ({"D", "net"} & state.keys()):
+        raise BenchError(f"{path}: not a `bench train` checkpoint (no config and weights in it)")
+    return state
 
 
 def load_discriminator(run: Path) -> tuple[Discriminator, dict]:

@@ -109,6 +109,9 @@ def test_checkpoint_loads_as_an_encoder(tmp_path):
     assert registry.build(f"dcgan:{tmp_path / 'run'},layers=3").dim == 256 * 16
     with pytest.raises(BenchError, match="no DCGAN checkpoint"):
         registry.build(f"dcgan:{tmp_path / 'nowhere'}")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(BenchError, match="not a readable checkpoint"):
+        registry.build(f"dcgan:{tmp_path / 'junk.pt'}")
 
 
 def test_cli_train_and_resume(tmp_path):
