@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.datasets import CIFAR10_CLASSES
+from benchmark.data.datasets import CIFAR10_CLASSES
 
 SHARED = Path(os.environ.get("BENCH_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 WEIGHTS = SHARED / "pretrained" / "dcgan_code"

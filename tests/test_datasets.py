@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark import datasets
-from benchmark.datasets import CIFAR10_CLASSES
-from benchmark.errors import BenchError
+from benchmark.data import datasets
+from benchmark.data.datasets import CIFAR10_CLASSES
+from benchmark.core.errors import BenchError
 from conftest import write_image_folder, write_svhn_mat
 
 

@@ -5,11 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark import pretrained, samples
-from benchmark.dcgan import BN_EPS, architecture
+from benchmark.encoders import pretrained
+from benchmark.training import samples
+from benchmark.models.dcgan import BN_EPS, architecture
 from benchmark.encoders import dcgan as dcgan_encoders
 from benchmark.encoders import registry
-from benchmark.errors import BenchError
+from benchmark.core.errors import BenchError
 
 SVHN = "svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb"
 

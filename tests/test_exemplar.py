@@ -5,10 +5,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from benchmark import augment, cli
+from benchmark import cli
+from benchmark.training import augment
 from benchmark.encoders import registry
-from benchmark.errors import BenchError
-from benchmark.exemplar import CHECKPOINT, ExemplarConfig, ExemplarTrainer, build_net, parse_net
+from benchmark.core.errors import BenchError
+from benchmark.models.exemplar import build_net, parse_net
+from benchmark.training.checkpoints import CHECKPOINT
+from benchmark.training.exemplar import ExemplarConfig, ExemplarTrainer
 from conftest import class_images, write_image_folder
 
 IMAGE = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))

@@ -86,7 +86,8 @@ def test_fit_transform_width_and_state_roundtrip():
 def test_kmeans_reduces_distortion_and_reseeds_empty_clusters():
     images, _ = class_images(10)
     enc = small(k="16", iters="1").fit(images)
-    p = enc.whitened_sample(images, np.random.default_rng(0))
+    p = kmeans.whiten(kmeans.normalise(enc.sample_patches(images, np.random.default_rng(0)), enc.norm_eps),
+                      enc.patch_mean, enc.whitening)
 
     def distortion(e):
         return kmeans.distances(p, e.centroids, e.centroids.pow(2).sum(1)).min(1).values.mean()

@@ -6,12 +6,12 @@ import pytest
 from click.testing import CliRunner
 
 from benchmark import cli
-from benchmark.cache import FeatureCache
-from benchmark.datasets import Split
+from benchmark.data.cache import FeatureCache
+from benchmark.data.datasets import Split
 from benchmark.encoders import registry
 from benchmark.encoders.pixels import Pixels
-from benchmark.errors import BenchError
-from benchmark.extract import extract
+from benchmark.core.errors import BenchError
+from benchmark.pipeline.extract import extract
 from benchmark.probe import ProbeConfig, run_probe, validation_split
 from conftest import class_images
 
@@ -114,7 +114,7 @@ def test_flat_start_at_chance_does_not_stop_the_search(monkeypatch):
     """Chance accuracy up to C = 1e-6, then a peak at 1e-4: the search walks the plateau, stops after the peak."""
     import torch
 
-    from benchmark import probe
+    from benchmark.probe import search as probe
 
     y = torch.arange(100) % 10
     curve = {1e-8: 0.1, 1e-7: 0.1, 1e-6: 0.1, 1e-5: 0.6, 1e-4: 0.9, 1e-3: 0.8, 1e-2: 0.8, 1e-1: 0.7}
@@ -139,7 +139,7 @@ def test_flat_start_at_chance_does_not_stop_the_search(monkeypatch):
 
 
 def test_each_encoder_brings_its_probe_scaling_unless_told():
-    from benchmark.runner import RunOptions, probe_config
+    from benchmark.pipeline.run import RunOptions, probe_config
 
     dcgan, pixels = registry.build("dcgan-random:arch=small"), registry.build("pixels")
     assert probe_config(RunOptions(), dcgan).scale == "none"  # raw, as the original DCGAN code
@@ -210,7 +210,7 @@ def test_bad_image_error_through_cli(cifar_folder):
 
 
 def test_draws_are_identical_across_encoders_and_disjoint_from_validation():
-    from benchmark.protocols import draw_indices
+    from benchmark.probe.protocols import draw_indices
 
     labels = np.repeat(np.arange(10), 60)
     pool, val = validation_split(labels, 100, seed=0)
@@ -223,7 +223,7 @@ def test_draws_are_identical_across_encoders_and_disjoint_from_validation():
 
 
 def test_interval_arithmetic_on_a_known_case():
-    from benchmark.protocols import interval95
+    from benchmark.probe.protocols import interval95
 
     # mean 10, sample sd sqrt(8/3) = 1.632993 over n = 4, t(0.975, 3) = 3.182446:
     # half-width 3.1824463 * 1.6329932 / 2 = 2.5984565
@@ -234,7 +234,7 @@ def test_interval_arithmetic_on_a_known_case():
 
 
 def test_few_shot_protocol_ignores_test_labels_for_C(tmp_path):
-    from benchmark.protocols import FewShot, run_few_shot
+    from benchmark.probe.protocols import FewShot, run_few_shot
 
     cache = FeatureCache(tmp_path)
     got = extract(Pixels(), "toy", splits(400, 100), cache, batch_size=128)
@@ -258,7 +258,7 @@ def _svhn_like(root, n_train=1600, n_test=200):
 
 
 def test_svhn_1000_end_to_end(tmp_path):
-    from benchmark.protocols import FewShot, draw_indices, run_few_shot
+    from benchmark.probe.protocols import FewShot, draw_indices, run_few_shot
 
     _svhn_like(tmp_path / "d")
     out = tmp_path / "runs.csv"
@@ -270,16 +270,16 @@ def test_svhn_1000_end_to_end(tmp_path):
     assert "test error" in result.output and "1.96 sd, 100 draws" in result.output
 
     # the same computation by hand: 10 draws choose C on validation, 100 draws at that C on test
-    from benchmark.cache import FeatureCache as Cache
+    from benchmark.data.cache import FeatureCache as Cache
 
     cache = Cache()
     files = {a["split"]: p for p, a in cache.entries()}
-    from benchmark.cache import CachedFeatures
+    from benchmark.data.cache import CachedFeatures
 
     train = CachedFeatures(files["train"], 1600, 12, {})
     test = CachedFeatures(files["test"], 200, 12, {})
     r = run_few_shot(train, test, FewShot(100, 10, 100), 300, 0, ProbeConfig())
-    assert float(row["C"]) == r.C and max(r.tried, key=lambda t: t[1])[0] == r.C
+    assert float(row["C"]) == r.C and max(acc for _, acc in r.tried) == dict(r.tried)[r.C]
     accs = np.asarray(r.test_accs)
     assert abs(float(row["test_acc"]) - accs.mean()) < 1e-3
     assert abs(float(row["test_acc_std"]) - accs.std(ddof=1)) < 1e-3
@@ -290,7 +290,7 @@ def test_svhn_1000_end_to_end(tmp_path):
 
 
 def test_compare_pairs_draws_and_images(tmp_path):
-    from benchmark.compare import compare, paired_draws
+    from benchmark.probe.compare import compare, paired_draws
 
     cache = FeatureCache(tmp_path)
     data = splits(400, 100)
@@ -324,7 +324,7 @@ def test_solver_benchmark_command(cifar_folder, tmp_path):
 
 
 def test_results_file_with_older_columns_is_migrated(tmp_path):
-    from benchmark import results
+    from benchmark.report import results
 
     path = tmp_path / "runs.csv"
     path.write_text("time,dataset,encoder,test_acc\n2026-01-01T00:00:00,cifar10,pixels,40.1\n")

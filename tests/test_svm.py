@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.svm import LinearSVC
 
-from benchmark.svm import L2SVM
+from benchmark.probe.svm import L2SVM
 
 
 def toy(n=1500, d=200, k=5, seed=0):
@@ -54,7 +54,7 @@ def test_rejects_bad_input():
 
 
 def test_preconditioner_keeps_the_solution_and_saves_passes():
-    from benchmark.svm import Spectrum
+    from benchmark.probe.svm import Spectrum
 
     rng = np.random.default_rng(0)
     n, d = 1500, 300

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from benchmark import cli
 from benchmark.encoders import registry
-from benchmark.errors import BenchError
-from benchmark.train import CHECKPOINT, TrainConfig, Trainer
+from benchmark.core.errors import BenchError
+from benchmark.training.checkpoints import CHECKPOINT
+from benchmark.training.dcgan import TrainConfig, Trainer
 from conftest import class_images, write_image_folder
 
 IMAGES = class_images(8)[0]  # 80 images, 32x32
@@ -130,7 +131,7 @@ def test_cli_train_and_resume(tmp_path):
 
 
 def test_export_adds_a_verified_registry_entry(tmp_path, monkeypatch):
-    from benchmark import pretrained
+    from benchmark.encoders import pretrained
 
     manifest = tmp_path / "pretrained" / "manifest.toml"
     manifest.parent.mkdir()

@@ -12,10 +12,11 @@ import hashlib
 import numpy as np
 import torch
 
-from .. import pretrained
-from ..dcgan import Discriminator, architecture, estimate_batchnorm, init_weights
-from ..errors import BenchError
-from ..progress import bar
+from ..core.errors import BenchError
+from ..core.progress import bar
+from ..models.dcgan import Discriminator, Generator, architecture, estimate_batchnorm, init_weights
+from ..training.checkpoints import read_checkpoint
+from . import pretrained
 from .base import Encoder, to_unit_range
 
 
@@ -158,10 +159,18 @@ def released_svhn(layers: str = "all", bn_images: str = "all", seed: str = "0") 
     return _released("dcgan-svhn", layers, bn_images, seed)
 
 
+def load_discriminator(run) -> tuple[Discriminator, dict]:
+    """The discriminator of a training run (a run folder or its checkpoint file) and its config."""
+    state = read_checkpoint(run, "DCGAN", "dcgan")
+    if "D" not in state:
+        raise BenchError(f"{run}: not a DCGAN checkpoint (an Exemplar-CNN run? use --features exemplar-cnn:{run})")
+    disc = Discriminator(architecture(state["config"]["arch"]))
+    disc.load_state_dict(state["D"])
+    return disc, state["config"]
+
+
 def trained_run(path: str, layers: str = "all", bn_images: str = "all", seed: str = "0") -> DCGANFeatures:
     """The discriminator of a `bench train dcgan` run (a run folder or its checkpoint file)."""
-    from ..train import load_discriminator
-
     disc, config = load_discriminator(path)
     chosen = parse_layers(layers, len(disc.arch.discriminator))
     digest = hashlib.sha1()
@@ -192,8 +201,6 @@ def random_weights(arch: str = "imagenet32", layers: str = "all", bn_images: str
 
 def load_released_generator(name: str = "dcgan-svhn"):
     """The released generator (complete only for dcgan-svhn), kernels flipped like the discriminator's."""
-    from ..dcgan import Generator
-
     entry = pretrained.entry(name)
     roles = [f.role for f in entry.files(generator=True)]
     a = pretrained.load_arrays(entry, roles, generator=True)

@@ -19,10 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import pretrained
-from ..errors import BenchError
-from ..exemplar import ExemplarNet, build_net, load_network
-from ..progress import bar
+from ..core.errors import BenchError
+from ..core.progress import bar
+from ..models.exemplar import ExemplarNet, build_net
+from ..training.checkpoints import read_checkpoint
+from . import pretrained
 from .base import Encoder
 
 UPSCALE = 64
@@ -96,6 +97,16 @@ class ExemplarFeatures(Encoder):
             raise BenchError("exemplar-cnn: fit() the percentiles on training images before transform()")
         blocks = [b / float(s) for b, s in zip(self.pooled(images), self.scales)]
         return torch.cat(blocks, 1).cpu().numpy()
+
+
+def load_network(run) -> tuple[ExemplarNet, dict]:
+    """The trained network of a run (folder or checkpoint file), without its surrogate-class head."""
+    state = read_checkpoint(run, "Exemplar-CNN", "exemplar-cnn")
+    if "net" not in state:
+        raise BenchError(f"{run}: not an Exemplar-CNN checkpoint (a DCGAN run? use --features dcgan:{run})")
+    net = ExemplarNet(state["config"]["net"], patch=state["config"]["patch"])
+    net.load_state_dict({k: v for k, v in state["net"].items() if not k.startswith("head.")})
+    return net, state["config"]
 
 
 def _digest(net: ExemplarNet) -> str:

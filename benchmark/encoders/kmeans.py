@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import torch
 
-from ..progress import bar
+from ..core.progress import bar
 from .base import Encoder
 
 # Images per transform step. 4 x 729 patches x 1600 distances is 19 MB: temporaries under glibc's
@@ -50,6 +50,11 @@ def normalise(p: torch.Tensor, eps: float) -> torch.Tensor:
     return centred * torch.rsqrt(centred.pow(2).sum(1, keepdim=True) / (p.shape[1] - 1) + eps)
 
 
+def whiten(p: torch.Tensor, mean: torch.Tensor, whitening: torch.Tensor) -> torch.Tensor:
+    """ZCA-whiten normalised patches with the fitted patch mean and whitening matrix."""
+    return (p - mean) @ whitening
+
+
 def distances(p: torch.Tensor, centroids: torch.Tensor, centroids_sq: torch.Tensor) -> torch.Tensor:
     """Euclidean distances from each row of p to each centroid (rows of ``centroids``), via one matrix product.
 
@@ -76,7 +81,7 @@ def encode_batch(x, patch_mean, whitening, centroids, centroids_sq, quadrants, s
     """uint8 NHWC batch -> (N, 4K) features."""
     p = patches(x, size, stride)
     n, positions = p.shape[0], p.shape[1]
-    p = (normalise(p.reshape(n * positions, -1), norm_eps) - patch_mean) @ whitening
+    p = whiten(normalise(p.reshape(n * positions, -1), norm_eps), patch_mean, whitening)
     act = triangle(distances(p, centroids, centroids_sq))
     return torch.matmul(quadrants, act.view(n, positions, -1)).reshape(n, -1)
 
@@ -139,14 +144,11 @@ class KMeansNetwork(Encoder):
         self.patch_mean = mean.float()
         self.whitening = (eigvecs @ torch.diag(1.0 / torch.sqrt(eigvals + self.whiten_eps)) @ eigvecs.T).float()
 
-    def whitened_sample(self, images: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
-        return (normalise(self.sample_patches(images, rng), self.norm_eps) - self.patch_mean) @ self.whitening
-
     def fit(self, images: np.ndarray, batch_size: int = 256) -> "KMeansNetwork":
         rng = np.random.default_rng(self.seed)
         p = normalise(self.sample_patches(images, rng), self.norm_eps)
         self.fit_whitening(p)
-        p = (p - self.patch_mean) @ self.whitening
+        p = whiten(p, self.patch_mean, self.whitening)
         self.centroids = p[torch.from_numpy(rng.choice(len(p), self.k, replace=False)).to(self.device)].clone()
         for _ in bar(range(self.iters), desc=f"k-means k={self.k}", unit="iter"):
             c2 = self.centroids.pow(2).sum(1)

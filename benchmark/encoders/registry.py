@@ -16,8 +16,8 @@ import importlib
 import importlib.util
 from importlib.metadata import entry_points
 
-from .. import pretrained
-from ..errors import BenchError
+from ..core.errors import BenchError
+from . import pretrained
 from .base import Encoder
 
 ENTRY_POINT_GROUP = "bench.encoders"

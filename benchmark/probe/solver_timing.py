@@ -8,15 +8,18 @@ refit, what ``fit_s`` records in result rows), then one test score.
 from __future__ import annotations
 
 import multiprocessing
-import resource
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from .cache import CachedFeatures
-from .probe import ProbeConfig, run_probe, validation_split
+from ..core.devices import device_name
+from ..core.files import append_csv, check_csv
+from ..core.memory import peak_rss_gb
+from ..data.cache import CachedFeatures
+from .protocols import run_probe, validation_split
+from .solver import LIBLINEAR, ProbeConfig
 
 COLUMNS = ("time", "dataset", "encoder", "n_train", "dims", "solver", "precision", "device", "c_grid",
            "status", "C", "val_acc", "test_acc", "fit_s", "search_points", "peak_rss_gb")
@@ -33,12 +36,11 @@ def _case(train_path, test_path, n_rows, config_dict, val_size, seed, queue):
     train, test = (CachedFeatures.open(Path(p)) for p in (train_path, test_path))
     rows = training_rows(train.labels(), n_rows, seed)
     start = time.perf_counter()
-    result = run_probe(train, test, min(val_size, len(rows) // 5), seed, ProbeConfig(**config_dict), log=lambda *_: None,
-                       rows=rows)
+    result = run_probe(train, test, min(val_size, len(rows) // 5), seed, ProbeConfig(**config_dict), rows=rows)
     queue.put({"C": result.C, "val_acc": round(result.val_acc, 3), "test_acc": round(result.test_acc, 3),
                "fit_s": round(result.fit_s, 1), "search_points": len(result.tried),
                "wall_s": time.perf_counter() - start, "n_train": len(rows),
-               "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, 2)})
+               "peak_rss_gb": round(peak_rss_gb(), 2)})
 
 
 def run_case(train: CachedFeatures, test: CachedFeatures, n_rows: int, config: ProbeConfig,
@@ -59,3 +61,29 @@ def run_case(train: CachedFeatures, test: CachedFeatures, n_rows: int, config: P
     if child.exitcode != 0:
         return {"status": f"failed (exit code {child.exitcode})", "n_train": n_rows}
     return {"status": "ok", **queue.get()}
+
+
+# what ``bench solvers --solver NAME`` runs: the probe's solver and precision
+CASES = {"torch": {"solver": "torch", "precision": "float32"},
+         "torch-mixed": {"solver": "torch", "precision": "mixed"},
+         "liblinear": {"solver": "liblinear", "device": "cpu"}}
+
+
+def time_solvers(train: CachedFeatures, test: CachedFeatures, row_counts, solvers, base: ProbeConfig,
+                 out: Path, meta: dict, seed: int = 0, timeout_s: float | None = None, log=print):
+    """Each (rows, solver) case on the same features; one row per case appended to ``out``, one line each yielded."""
+    check_csv(out, COLUMNS, "solver-timing")
+    for n in row_counts:
+        for solver in solvers:
+            config = replace(base, **CASES[solver])
+            log(f"{solver} on {n} rows ...")
+            r = run_case(train, test, n, config, seed=seed, timeout_s=timeout_s)
+            precision = LIBLINEAR["precision"] if config.solver == "liblinear" else config.precision
+            row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **meta, "solver": solver, "precision": precision,
+                   "device": device_name(config.device), **{k: v for k, v in r.items() if k in COLUMNS}}
+            append_csv(out, [row], COLUMNS, "solver-timing", warn=log)
+            if r["status"] != "ok":
+                yield f"{solver:<12} {n:>6} rows  {r['status']}"
+                continue
+            yield (f"{solver:<12} {r['n_train']:>6} rows  fit {r['fit_s']:>7.1f} s  C={r['C']:.3g}  "
+                   f"val {r['val_acc']:.2f}%  test {r['test_acc']:.2f}%  peak {r['peak_rss_gb']:.1f} GB")

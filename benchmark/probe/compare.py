@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .protocols import few_shot_setting, interval95, run_few_shot
-from .probe import run_probe
+from .protocols import few_shot_setting, interval95, run_few_shot, run_probe
 
 
 @dataclass

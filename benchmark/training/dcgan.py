@@ -18,8 +18,6 @@ writes checkpoints and sample grids.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,13 +27,12 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..core.devices import device_name
+from ..core.errors import BenchError
+from ..core.progress import bar
+from ..models.dcgan import Discriminator, Generator, architecture, init_weights
 from . import samples
-from .dcgan import Discriminator, Generator, architecture, init_weights
-from .devices import device_name
-from .errors import BenchError
-from .progress import bar
-
-CHECKPOINT = "checkpoint.pt"
+from .checkpoints import CHECKPOINT, read_checkpoint, save_checkpoint
 LOG_EVERY = 10  # steps between progress-bar updates: each reads the losses back from the device
 
 
@@ -166,7 +163,9 @@ class Trainer:
         return save_checkpoint(self.state(), self.out, asdict(self.config)) if self.rank == 0 else None
 
     def load(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)  # tensors and plain types only
+        state = read_checkpoint(path, "DCGAN", "dcgan", self.device)
+        if "D" not in state:
+            raise BenchError(f"{path}: not a DCGAN checkpoint; choose another --out")
         if state["config"] != asdict(self.config):
             raise BenchError(f"{path}: checkpoint was trained with {state['config']}, not {asdict(self.config)}; "
                              "resume with the same options or choose another --out")
@@ -189,51 +188,3 @@ class Trainer:
         grid = samples.save_grid(images, self.out / "samples" / f"epoch-{self.epoch:03d}.png")
         samples.save_grid(images, self.out / "samples.png")
         return grid
-
-
-def save_checkpoint(state: dict, out: Path, config: dict) -> Path:
-    """Write RUN_DIR/checkpoint.pt atomically (temp file, then rename) and a readable config.json."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / CHECKPOINT
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    (out / "config.json").write_text(json.dumps(config, indent=2))
-    return path
-
-
-def init_distributed(device: str) -> str:
-    """Join the process group when started by torchrun; returns this rank's device."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return device
-    if device == "cuda":
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        dist.init_process_group("nccl")
-        return f"cuda:{local}"
-    dist.init_process_group("gloo")
-    return device
-
-
-def read_checkpoint(run: Path, what: str = "training", command: str = "dcgan") -> dict:
-    """The checkpoint of a `bench train` run (its folder or the file itself), tensors and plain types only."""
-    path = Path(run)
-    path = path / CHECKPOINT if path.is_dir() else path
-    if not path.is_file():
-        raise BenchError(f"{path}: no {what} checkpoint; train one with `bench train {command} --out RUN_DIR`")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, or not a torch file at all
-        raise BenchError(f"{path}: not a readable checkpoint ({type(exc).__name__}); point at a `bench train` "
-                         "run folder or its checkpoint.pt") from None
-    if not isinstance(state, dict) or "config" not in state or not ({"D", "net"} & state.keys()):
-        raise BenchError(f"{path}: not a `bench train` checkpoint (no config and weights in it)")
-    return state
-
-
-def load_discriminator(run: Path) -> tuple[Discriminator, dict]:
-    """The discriminator of a training run (a run folder or its checkpoint file) and its config."""
-    state = read_checkpoint(run, "DCGAN", "dcgan")
-    disc = Discriminator(architecture(state["config"]["arch"]))
-    disc.load_state_dict(state["D"])
-    return disc, state["config"]

@@ -1,4 +1,4 @@
-"""Exemplar-CNN (Dosovitskiy et al. 2014): networks, the surrogate task and its trainer.
+"""Exemplar-CNN (Dosovitskiy et al. 2014): the surrogate task and its trainer.
 
 The surrogate task: N patches cut from unlabeled images, each a class of its own; every
 draw of a patch passes through random transformations (``augment``), and a CNN learns to
@@ -6,11 +6,7 @@ tell the N classes apart with a softmax. Patches come from regions with strong g
 each chosen image's patch position is drawn with probability proportional to the summed
 squared gradient inside the window.
 
-Networks are named as in the paper: ``64c5-128c5-256c5-512f`` is three 5x5 convolutions
-(64, 128, 256 filters, ReLU, 2x2 max-pooling after the first two) and a 512-unit layer
-with dropout; ``64c5-64c5-128f`` is the small one that trains on a CPU. The dense layer is
-a convolution whose kernel covers the whole map at training size, so the network also runs
-fully convolutionally on larger images (the encoder feeds it 64x64).
+The networks are in ``models.exemplar``.
 
 The trainer keeps the DCGAN trainer's conventions: seeded CPU generators draw every class
 and transformation, checkpoints (weights, optimiser, step, RNG states, config) are written
@@ -22,7 +18,6 @@ share of every global batch while DistributedDataParallel averages the gradients
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,68 +25,15 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import nn
 
+from ..core.devices import device_name
+from ..core.errors import BenchError
+from ..core.progress import bar
+from ..data.images import IMAGE_SUFFIXES, decode_all
+from ..models.exemplar import build_net
 from . import augment
-from .datasets import IMAGE_SUFFIXES, decode_all
-from .devices import device_name
-from .errors import BenchError
-from .progress import bar
-from .train import CHECKPOINT, LOG_EVERY, read_checkpoint, save_checkpoint
-
-NETWORKS = ("64c5-64c5-128f", "64c5-128c5-256c5-512f")
-POOLED_CONVS = 2  # 2x2 max-pooling follows the first two convolutions
-
-
-def parse_net(name: str) -> tuple[list[tuple[int, int]], int]:
-    """``64c5-128c5-512f`` -> ([(64, 5), (128, 5)], 512): conv (filters, kernel) list and dense width."""
-    parts = name.split("-")
-    convs = [re.fullmatch(r"(\d+)c(\d+)", p) for p in parts[:-1]]
-    dense = re.fullmatch(r"(\d+)f", parts[-1])
-    if not parts[:-1] or not all(convs) or not dense:
-        raise BenchError(f"network {name!r}: write convolutions then one dense layer, like 64c5-64c5-128f")
-    return [(int(m[1]), int(m[2])) for m in convs], int(dense[1])
-
-
-class ExemplarNet(nn.Module):
-    def __init__(self, name: str, classes: int = 0, patch: int = 32, dropout: float = 0.5):
-        super().__init__()
-        convs, width = parse_net(name)
-        self.name, self.patch = name, patch
-        self.convs, c_in = nn.ModuleList(), 3
-        for filters, kernel in convs:
-            self.convs.append(nn.Conv2d(c_in, filters, kernel, padding=kernel // 2))
-            c_in = filters
-        side = patch // 2 ** min(POOLED_CONVS, len(convs))
-        self.dense = nn.Conv2d(c_in, width, side)  # a dense layer over the training-size map
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(width, classes) if classes else None
-
-    @property
-    def widths(self) -> list[int]:
-        return [c.out_channels for c in self.convs] + [self.dense.out_channels]
-
-    def responses(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every layer's ReLU response map (convolutions before their pooling), input in [-1, 1]."""
-        out = []
-        for i, conv in enumerate(self.convs):
-            x = F.relu(conv(x))
-            out.append(x)
-            if i < POOLED_CONVS:
-                x = F.max_pool2d(x, 2)
-        out.append(F.relu(self.dense(self.drop(x))))
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.drop(self.responses(x)[-1].flatten(1)))
-
-
-def build_net(name: str, classes: int = 0, seed: int = 0, dropout: float = 0.5) -> ExemplarNet:
-    """PyTorch's default initialisation, seeded, without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return ExemplarNet(name, classes, dropout=dropout)
-
+from .checkpoints import CHECKPOINT, read_checkpoint, save_checkpoint
+from .dcgan import LOG_EVERY
 
 # ---------------------------------------------------------------- the surrogate data
 
@@ -222,7 +164,9 @@ class ExemplarTrainer:
         return save_checkpoint(self.state(), self.out, asdict(self.config)) if self.rank == 0 else None
 
     def load(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        state = read_checkpoint(path, "Exemplar-CNN", "exemplar-cnn", self.device)
+        if "net" not in state:
+            raise BenchError(f"{path}: not an Exemplar-CNN checkpoint; choose another --out")
         if state["config"] != asdict(self.config) or state["exemplars"] != self.digest:
             raise BenchError(f"{path}: checkpoint was trained with {state['config']} on other exemplars; "
                              "resume with the same options and data, or choose another --out")
@@ -231,13 +175,3 @@ class ExemplarTrainer:
         self.step, self.wall_s = state["step"], state["wall_s"]
         self.rng.set_state(state["rng"])
         torch.random.set_rng_state(state["torch_rng"])
-
-
-def load_network(run: Path) -> tuple[ExemplarNet, dict]:
-    """The trained network of a run (folder or checkpoint file), without its surrogate-class head."""
-    state = read_checkpoint(run, "Exemplar-CNN", "exemplar-cnn")
-    if "net" not in state:
-        raise BenchError(f"{run}: not an Exemplar-CNN checkpoint (a DCGAN run? use --features dcgan:{run})")
-    net = ExemplarNet(state["config"]["net"], patch=state["config"]["patch"])
-    net.load_state_dict({k: v for k, v in state["net"].items() if not k.startswith("head.")})
-    return net, state["config"]

@@ -19,6 +19,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.errors import BenchError
+
 BN_EPS = 1e-8
 POOL = 4  # every layer's activation is max-pooled to POOL x POOL
 
@@ -62,8 +64,6 @@ ARCHITECTURES = {
 
 
 def architecture(name: str) -> Architecture:
-    from .errors import BenchError
-
     if name not in ARCHITECTURES:
         raise BenchError(f"unknown DCGAN architecture {name!r}; choose from {', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[name]

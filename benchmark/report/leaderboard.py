@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.errors import BenchError
+from ..core.files import write_text
+from ..encoders import pretrained
 from . import published
-from .errors import BenchError
 
 START, END = "<!-- bench:leaderboard:start -->", "<!-- bench:leaderboard:end -->"
 SOLVER_MARKERS = ("<!-- bench:solvers:start -->", "<!-- bench:solvers:end -->")
@@ -49,8 +51,6 @@ def best_rows(rows: pd.DataFrame) -> pd.DataFrame:
 def _family(spec: str) -> str:
     """The published family a row is set against: its encoder's name, or the family of a model we
     trained (its manifest ``encoder``); random-weights controls are set against none."""
-    from . import pretrained
-
     if "weights=random" in spec:
         return ""
     name = spec.split(":")[0]
@@ -163,8 +163,6 @@ def throughput_table(path: Path) -> str:
 
 def models_table() -> str:
     """The models this project trained (pretrained/manifest.toml entries with an ``encoder``), with their budgets."""
-    from . import pretrained
-
     entries = [e for e in pretrained.manifest().values() if "encoder" in e.meta]
     if not entries:
         return ""
@@ -226,3 +224,32 @@ def replace_section(document: str, body: str, start: str = START, end: str = END
     if start in document and end in document:
         return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, document, flags=re.S)
     return document.rstrip() + "\n\n" + block + "\n"
+
+
+def update_document(results_path: Path, out: Path) -> str:
+    """Rewrite every generated section of ``out`` (BENCHMARKS.md) from the files beside ``results_path``.
+
+    Returns the leaderboard section's text. Figures go to ``figures/`` beside the results.
+    """
+    folder = Path(results_path).parent
+    rows = load_rows(results_path)
+    text = markdown(rows, draw_figures(rows, folder / "figures"), relative_to=out.parent)
+    document = out.read_text() if out.exists() else "# Benchmarks\n"
+    speeds = folder / "train-throughput.csv"
+    sections = [(text, (START, END)), (solver_table(folder / "solvers.csv"), SOLVER_MARKERS),
+                (timings_table(rows), TIMINGS_MARKERS), (models_table(), MODELS_MARKERS),
+                (throughput_table(speeds) if speeds.is_file() else "", THROUGHPUT_MARKERS),
+                (comparisons(folder), COMPARE_MARKERS)]
+    for body, markers in sections:
+        if body:
+            document = replace_section(document, body, *markers)
+    write_text(out, document)
+    return text
+
+
+def render(results_path: Path, fmt: str) -> str:
+    """The leaderboard as ``csv`` or a standalone ``html`` page (figures inlined)."""
+    rows = load_rows(results_path)
+    if fmt == "csv":
+        return best_rows(rows).to_csv(index=False)
+    return html(rows, draw_figures(rows, Path(results_path).parent / "figures"))

@@ -13,13 +13,15 @@ import hashlib
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from . import __version__
+from .. import __version__
+from ..core.files import atomic_write, remove_stale
 
 FEATURES_CHUNK_ROWS = 256
 READ_BLOCK_ROWS = 4096
@@ -108,9 +110,18 @@ class FeatureCache:
             return None
         return CachedFeatures.open(path)
 
+    @contextmanager
     def writer(self, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray, attrs: dict,
-               encoder_state: dict[str, np.ndarray]) -> "CacheWriter":
-        return CacheWriter(self.path(key), key, n_rows, dim, labels, attrs, encoder_state)
+               encoder_state: dict[str, np.ndarray]):
+        """Stream feature batches into a temporary file (``append``); it is renamed into place when complete."""
+        path = self.path(key)
+        remove_stale(path)  # left by a killed run
+        with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
+            rows = _Rows(f, key, n_rows, dim, labels, attrs, encoder_state)
+            yield rows
+            if rows.filled != n_rows:
+                raise RuntimeError(f"wrote {rows.filled} of {n_rows} rows")
+            f.attrs["complete"] = True
 
     def entries(self) -> list[tuple[Path, dict]]:
         out = []
@@ -145,45 +156,22 @@ def _validate(path: Path, key: CacheKey) -> str:
     return ""
 
 
-class CacheWriter:
-    """Context manager that streams feature batches into a temporary file, then renames it."""
+class _Rows:
+    """The open file of a cache writer: features are appended batch by batch."""
 
-    def __init__(self, path: Path, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray,
+    def __init__(self, file: h5py.File, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray,
                  attrs: dict, encoder_state: dict[str, np.ndarray]):
-        self.path, self.n_rows, self.filled = path, n_rows, 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in path.parent.glob(path.name + ".tmp-*"):  # left by a killed run
-            stale.unlink(missing_ok=True)
-        self.tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        self.file = h5py.File(self.tmp, "w")
-        self.features = self.file.create_dataset(
+        self.attrs, self.n_rows, self.filled = file.attrs, n_rows, 0
+        self.features = file.create_dataset(
             "features", shape=(n_rows, dim), dtype=np.float32,
             chunks=(min(FEATURES_CHUNK_ROWS, max(n_rows, 1)), dim) if n_rows else None)
-        self.file["labels"] = labels
-        group = self.file.create_group("encoder_state")
+        file["labels"] = labels
+        group = file.create_group("encoder_state")
         for name, value in encoder_state.items():
             group[name] = value
-        self.file.attrs.update({**asdict(key), **attrs, "n_rows": n_rows, "dim": dim,
-                                "version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                "complete": False})
+        file.attrs.update({**asdict(key), **attrs, "n_rows": n_rows, "dim": dim, "version": __version__,
+                           "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "complete": False})
 
     def append(self, batch: np.ndarray) -> None:
         self.features[self.filled:self.filled + len(batch)] = batch
         self.filled += len(batch)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            if exc_type is None:
-                if self.filled != self.n_rows:
-                    raise RuntimeError(f"wrote {self.filled} of {self.n_rows} rows")
-                self.file.attrs["complete"] = True
-            self.file.close()
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-        finally:
-            if self.tmp.exists():
-                self.tmp.unlink()
-        return False

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .cache import CachedFeatures, CacheKey, FeatureCache
-from .datasets import Split
-from .encoders.base import Encoder
-from .progress import bar
+from ..core.progress import bar
+from ..data.cache import CachedFeatures, CacheKey, FeatureCache
+from ..data.datasets import Split
+from ..encoders.base import Encoder
 
 
 @dataclass
@@ -60,7 +60,7 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
                 for i in bar(range(0, len(split), batch_size), desc=f"extract {name}",
                              unit_scale=batch_size, unit="img"):
                     writer.append(encoder.transform(split.images[i:i + batch_size]))
-            writer.file.attrs["extract_s"] = time.perf_counter() - t0 + (fit_s if name == "train" else 0.0)
+            writer.attrs["extract_s"] = time.perf_counter() - t0 + (fit_s if name == "train" else 0.0)
         found[name] = cache.lookup(keys[name], warn=log)
     extract_s = sum(float(hit.attrs.get("extract_s", 0.0)) for hit in found.values())
     return Extracted(found, extract_s, False, 0.0)

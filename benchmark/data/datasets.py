@@ -1,9 +1,8 @@
 """Datasets: each split loads as uint8 images (N, 32, 32, 3) and int64 labels.
 
 Known datasets live in a root folder (``--data-dir`` or ``BENCH_DATA_DIR``) with one
-subfolder per dataset. ``folder:PATH`` evaluates any image-folder tree. Decoding a
-folder of JPEGs takes a while, so decoded splits are kept in the cache directory
-(files we write ourselves), keyed by the source files' names, sizes and mtimes.
+subfolder per dataset. ``folder:PATH`` evaluates any image-folder tree (decoded once and
+cached, see ``images``).
 """
 
 from __future__ import annotations
@@ -11,21 +10,16 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
-from PIL import Image
 
-from .errors import BenchError
-from .progress import bar
+from ..core.errors import BenchError
+from .images import SIZE, cached_folder_split
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -102,7 +96,7 @@ def _cifar10_source(root: Path | None, cache_dir, download: bool) -> Source:
         splits = {s: (lambda fs=fs: _read_cifar_batches(fs)) for s, fs in files.items()}
         return Source("cifar10", "original", batches, CIFAR10_CLASSES, splits)
     if base is not None and (base / "train").is_dir() and (base / "test").is_dir():
-        splits = {s: (lambda s=s: _cached_folder_split(base / s, CIFAR10_CLASSES, cache_dir))
+        splits = {s: (lambda s=s: cached_folder_split(base / s, CIFAR10_CLASSES, cache_dir))
                   for s in ("train", "test")}
         variant = "jpeg-q75-copy" if _has_jpeg(base / "test") else "image-folder"
         return Source("cifar10", variant, base, CIFAR10_CLASSES, splits)
@@ -205,74 +199,9 @@ def _folder_source(path: Path, name: str, cache_dir) -> Source:
     classes = tuple(sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir()))
     if not classes:
         raise BenchError(f"{name}: {split_dirs['train']} has no class subfolders; expected <class>/<image>")
-    splits = {s: (lambda d=d: _cached_folder_split(d, classes, cache_dir)) for s, d in split_dirs.items()}
+    splits = {s: (lambda d=d: cached_folder_split(d, classes, cache_dir)) for s, d in split_dirs.items()}
     return Source(name, "image-folder", path, classes, splits)
 
 
 def _has_jpeg(folder: Path) -> bool:
     return any(f.suffix.lower() in (".jpg", ".jpeg") for d in folder.iterdir() if d.is_dir() for f in d.iterdir())
-
-
-def _list_images(folder: Path, classes: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
-    present = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    unknown = sorted(set(present) - set(classes))
-    if unknown:
-        raise BenchError(f"{folder}: unexpected class folders {unknown}; expected only {list(classes)}")
-    files, labels = [], []
-    for label, cls in enumerate(classes):  # label order is the dataset's class order, never listing order
-        if not (folder / cls).is_dir():
-            continue
-        names = sorted(f for f in (folder / cls).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        files += names
-        labels += [label] * len(names)
-    if not files:
-        raise BenchError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files, np.asarray(labels, dtype=np.int64)
-
-
-def decode_image(path: Path, size: int = SIZE) -> np.ndarray:
-    """Read one image as ``size`` x ``size`` RGB, downsampling larger ones with an area (box) filter."""
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.Resampling.BOX)
-            return np.asarray(im, dtype=np.uint8)
-    except Exception as exc:
-        raise BenchError(f"{path}: cannot read image ({type(exc).__name__}: {exc}); replace or remove the file") from None
-
-
-def decode_all(files: list[Path], desc: str, size: int = SIZE) -> np.ndarray:
-    """Decode many images in parallel threads, as (n, size, size, 3) uint8."""
-    out = np.empty((len(files), size, size, 3), dtype=np.uint8)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL releases the GIL while decoding
-        for i, img in enumerate(bar(pool.map(decode_image, files, [size] * len(files), chunksize=256), total=len(files),
-                                    desc=desc, unit="img")):
-            out[i] = img
-    return out
-
-
-def _cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path | None) -> Split:
-    files, labels = _list_images(folder, classes)
-    listing = hashlib.sha1()
-    for f in files:
-        st = f.stat()
-        listing.update(f"{f.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    key = listing.hexdigest()[:16]
-    cached = Path(cache_dir) / "decoded" / f"{folder.name}-{key}.h5" if cache_dir else None
-    if cached is not None and cached.is_file():
-        try:
-            with h5py.File(cached, "r") as f:
-                return Split(f["images"][...], f["labels"][...])
-        except (OSError, KeyError):
-            cached.unlink(missing_ok=True)  # unreadable: decode again below
-    split = Split(decode_all(files, f"decode {folder.name}"), labels)
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(cached.name + f".tmp-{os.getpid()}")
-        with h5py.File(tmp, "w") as f:
-            f["images"], f["labels"] = split.images, split.labels
-            f.attrs["source"] = str(folder)
-        os.replace(tmp, cached)
-    return split
-

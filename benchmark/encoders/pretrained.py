@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import default_root
-from .errors import BenchError
+from ..core.errors import BenchError
+from ..core.files import atomic_write, write_text
+from ..data.cache import default_root
+from ..training.checkpoints import read_checkpoint
 
-MANIFEST = Path(__file__).resolve().parent.parent / "pretrained" / "manifest.toml"
+MANIFEST = Path(__file__).resolve().parents[2] / "pretrained" / "manifest.toml"
 PROJECT_DIR = MANIFEST.parent  # weights this project trained itself: pretrained/<folder>/<file>
 
 
@@ -143,16 +145,27 @@ def fetch(entry: Entry, progress=print) -> int:
         digest = git_blob_sha1(data)
         if digest != f.sha1:
             raise BenchError(f"{url}: git blob SHA-1 is {digest}, expected {f.sha1}; refusing it")
-        target.mkdir(parents=True, exist_ok=True)
-        tmp = target / f"{f.name}.tmp-{os.getpid()}"
-        tmp.write_bytes(data)
-        os.replace(tmp, target / f.name)
+        with atomic_write(target / f.name) as tmp:
+            tmp.write_bytes(data)
         progress(f"fetched {f.name} ({len(data)} bytes, verified)")
         fetched += 1
     return fetched
 
 
 # ---------------------------------------------------------------- the project's own weights
+
+def export_run(run: Path, name: str, title: str) -> Entry:
+    """Export a `bench train` run: its weights and a manifest entry with what it was trained on and for how long."""
+    state = read_checkpoint(run)
+    config = state["config"]
+    training = {"data": config["data"], "seed": config["seed"], "wall_s": round(state["wall_s"], 1),
+                "machine": state["device"], "batch_size": config["batch_size"]}
+    if "D" in state:
+        training |= {"epochs": state["epoch"], "steps_into_next_epoch": state["step"]}
+    else:
+        training |= {"steps": state["step"], "classes": config["classes"]}
+    return export(state, name, title, training)
+
 
 def export(checkpoint: dict, name: str, title: str, training: dict) -> Entry:
     """Save a training run's encoder weights as pretrained/<name>/weights.npz and add its manifest entry.
@@ -168,19 +181,15 @@ def export(checkpoint: dict, name: str, title: str, training: dict) -> Entry:
     else:
         family, arch = "exemplar-cnn", checkpoint["config"]["net"]
         tensors = {k: v for k, v in checkpoint["net"].items() if not k.startswith("head.")}
-    folder = PROJECT_DIR / name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "weights.npz"
-    tmp = folder / f".weights.tmp-{os.getpid()}.npz"
-    np.savez(tmp, **{k: v.cpu().numpy() for k, v in tensors.items()})
-    os.replace(tmp, path)  # an interrupted export leaves no half-written weights under the real name
+    path = PROJECT_DIR / name / "weights.npz"
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:  # an interrupted export leaves nothing under the real name
+        np.savez(f, **{k: v.cpu().numpy() for k, v in tensors.items()})
     data = path.read_bytes()
     lines = [f"\n[{name}]", f"title = {_toml(title)}", f'encoder = "{family}"', f"architecture = {_toml(arch)}",
              f"folder = {_toml(name)}", 'source = "trained by this project (bench train); weights in pretrained/<folder>/"',
              "training = { " + ", ".join(f"{k} = {_toml(v)}" for k, v in training.items()) + " }",
              f'files = [{{ name = "weights.npz", role = "weights", sha1 = "{git_blob_sha1(data)}", size = {len(data)} }}]']
-    with open(MANIFEST, "a") as f:
-        f.write("\n".join(lines) + "\n")
+    write_text(MANIFEST, MANIFEST.read_text() + "\n".join(lines) + "\n")
     return entry(name)
 
 

@@ -1,8 +1,11 @@
-"""Where work runs: ``--device`` resolution and the device name recorded with results."""
+"""Where work runs: ``--device`` resolution, the device name recorded with results, torchrun setup."""
 
 from __future__ import annotations
 
+import os
+
 import torch
+import torch.distributed as dist
 
 from .errors import BenchError
 
@@ -22,3 +25,16 @@ def device_name(device: torch.device | str) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def init_distributed(device: str) -> str:
+    """Join the process group when started by torchrun; returns this rank's device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    if device == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        dist.init_process_group("nccl")
+        return f"cuda:{local}"
+    dist.init_process_group("gloo")
+    return device

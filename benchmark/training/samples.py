@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from ..core.files import atomic_write
 
 
 def tile(images: np.ndarray, cols: int = 8, pad: int = 1) -> np.ndarray:
@@ -35,15 +36,8 @@ def generate(gen, n: int = 64, seed: int = 0, device="cpu") -> torch.Tensor:
 
 def save_grid(images: np.ndarray, path, scale: int = 3) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(tile(images))
     img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        img.save(tmp, format="PNG")
     return path
-
-
-def total_variation(x: torch.Tensor) -> float:
-    """Mean absolute difference between neighbouring pixels: low for natural images, high for streaks."""
-    return float(((x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()) / 2)

@@ -1,7 +1,10 @@
 """Evaluation protocols: how labelled training rows are used and what a result row reports.
 
-``full``: C chosen on a held-out validation split of the training set, refit on all
-training rows, scored once on test.
+``full``: C chosen on a held-out validation split of the training set (stratified,
+seeded, identical for every encoder), refit on all training rows, scored once on test.
+During the search, features are standardised with the statistics of the remaining
+training rows only; for the refit, with all training rows. Test features are read only
+after C is fixed.
 
 ``few``: ``per_class`` labelled images per class, ``draws`` random draws from the
 training rows outside the validation split. The draws depend only on the labels and the
@@ -19,17 +22,83 @@ standard deviations.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from scipy import stats
 
-from .cache import CachedFeatures
-from .errors import BenchError
-from .probe import ProbeConfig, Standardizer, accuracy, make_solver, run_probe, spectrum_for, validation_split
-from .progress import bar
+from ..core.errors import BenchError
+from ..core.progress import bar
+from ..data.cache import CachedFeatures
+from .scaling import RawSpace, Standardizer
+from .search import search_C, walk_grid
+from .solver import ProbeConfig, accuracy, make_solver, spectrum_for
 from .svm import to_tensor
+
+
+@dataclass
+class ProbeResult:
+    C: float
+    val_acc: float
+    test_acc: float | None
+    tried: list[tuple[float, float]] = field(default_factory=list)  # (C, validation accuracy)
+    fit_s: float = 0.0
+    test_correct: np.ndarray | None = None  # per test image, for paired comparisons
+
+
+def validation_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split of training rows into (fit, validation) index arrays, both sorted."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    share = counts / counts.sum() * val_size
+    per_class = np.floor(share).astype(int)
+    per_class[np.argsort(share - per_class)[::-1][: val_size - per_class.sum()]] += 1
+    val = np.concatenate([rng.choice(np.flatnonzero(labels == c), n, replace=False)
+                          for c, n in zip(classes, per_class)])
+    val.sort()
+    return np.setdiff1d(np.arange(len(labels)), val), val
+
+
+
+def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int, seed: int,
+              config: ProbeConfig, columns: slice | None = None, rows: np.ndarray | None = None) -> ProbeResult:
+    """The full protocol on cached features: C on validation, refit on all training rows, test once.
+
+    ``rows`` restricts training to a subset of the cached training rows (default: all).
+    """
+    rows = np.arange(train.n_rows) if rows is None else np.asarray(rows)
+    labels = train.labels()[rows]
+    fit_pos, val_pos = validation_split(labels, val_size, seed)
+    order = np.concatenate([fit_pos, val_pos])  # fit rows first, so both parts are views
+    X = to_tensor(train.read(rows[order], columns), torch.device(config.device))
+    y = torch.from_numpy(labels[order])
+    n_classes = int(labels.max()) + 1
+    device = torch.device(config.device)
+
+    start = time.perf_counter()
+    n_fit = len(fit_pos)
+    standard = config.scale == "standard"
+    fit_stats = Standardizer(X[:n_fit], enabled=standard)
+    fit_stats.apply_(X)
+    spectrum = spectrum_for(config, X[:n_fit])  # also preconditions the refit: it need only be close
+    C, val_acc, tried, model = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, spectrum)
+
+    fit_stats.undo_(X)  # refit on every training row, standardised with all of them
+    all_stats = Standardizer(X, enabled=standard)
+    all_stats.apply_(X)
+    low = X.to(torch.bfloat16) if config.precision == "mixed" else None
+    final = make_solver(config, C).fit(X, y, n_classes, warm_start=(model.coef_, model.intercept_), X_low=low,
+                                       spectrum=spectrum)
+    fit_s = time.perf_counter() - start
+    del X, low
+
+    test_acc = correct = None
+    if test is not None:
+        X_test = all_stats.apply_(to_tensor(test.read(columns=columns), device))
+        correct = (final.predict(X_test).cpu() == torch.from_numpy(test.labels())).numpy()
+        test_acc = float(correct.mean()) * 100.0
+    return ProbeResult(C, val_acc, test_acc, tried, fit_s, correct)
 
 
 @dataclass(frozen=True)
@@ -75,17 +144,6 @@ def interval95(values) -> float:
     return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
 
 
-class _RawSpace:
-    """A model fitted on standardised rows, applied to raw features: w/s, b - (w/s).m."""
-
-    def __init__(self, model, standardizer: Standardizer):
-        self.coef_ = model.coef_ / standardizer.scale
-        self.intercept_ = model.intercept_ - self.coef_ @ standardizer.mean
-
-    def predict(self, X):
-        return torch.nn.functional.linear(X, self.coef_, self.intercept_).argmax(1)
-
-
 @dataclass
 class DrawResults:
     C: float
@@ -111,6 +169,7 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
     spectra = {}  # search draws: the CG preconditioner, computed once and reused along the grid
 
     def fit(d, C, warm=None):
+        warm = (warm[0].coef_, warm[0].intercept_) if warm is not None else None
         X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
         standardizer = Standardizer(X, enabled=config.scale == "standard")
         standardizer.apply_(X)
@@ -119,44 +178,33 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
             spectra[d] = spectrum
         model = make_solver(config, C).fit(X, torch.from_numpy(labels[draws[d]]), n_classes, warm_start=warm,
                                            spectrum=spectrum)
-        return model, _RawSpace(model, standardizer)
+        return model, RawSpace(model, standardizer)
+
+    def evaluate(C, warm):  # every search draw at C, each warm-started from its fit at the previous C
+        fits = [fit(d, C, warm[d] if warm else None) for d in range(setting.search_draws)]
+        return float(np.mean([accuracy(raw, X_val, y_val) for _, raw in fits])), fits
 
     start = time.perf_counter()
-    grid, tried, warm = sorted(config.grid), [], [None] * setting.search_draws
-    best, since_best = (None, -1.0), 0
-    for C in bar(grid, desc="search C over draws", unit="C"):
-        accs = []
-        for d in range(setting.search_draws):
-            model, raw = fit(d, C, warm[d])
-            warm[d] = (model.coef_, model.intercept_)
-            accs.append(accuracy(raw, X_val, y_val))
-        mean = float(np.mean(accs))
-        tried.append((C, mean))
-        if mean > best[1]:
-            best, since_best = (C, mean), 0
-        else:
-            since_best += 1
-            if since_best >= config.patience:
-                break
+    walk = walk_grid(config.grid, config.patience, evaluate, desc="search C over draws")
     del X_val
-    C = best[0]
+    C = walk.C
     test_accs = []
     if test is not None:
         X_test = to_tensor(test.read(columns=columns), device)
         y_test = torch.from_numpy(test.labels())
         for d in bar(range(setting.test_draws), desc=f"test draws at C={C:.2g}", unit="draw"):
             test_accs.append(accuracy(fit(d, C)[1], X_test, y_test))
-    return DrawResults(C, best[1], test_accs, tried, time.perf_counter() - start)
+    return DrawResults(C, walk.accuracy, test_accs, walk.tried, time.perf_counter() - start)
 
 
 def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, seed: int,
-        probe: ProbeConfig, columns, opts, log=print) -> dict:
+        probe: ProbeConfig, columns=None, per_class: int = 400, draws: int = 10) -> dict:
     """Run protocol ``name``; returns the result-row columns it determines."""
     if name == "full":
-        r = run_probe(train, test, val_size, seed, probe, columns, log)
+        r = run_probe(train, test, val_size, seed, probe, columns)
         return {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(r.test_acc, 3),
                 "draws": 1, "fit_s": round(r.fit_s, 1)}
-    setting = few_shot_setting(name, opts.per_class, opts.draws)
+    setting = few_shot_setting(name, per_class, draws)
     r = run_few_shot(train, test, setting, val_size, seed, probe, columns)
     accs = np.asarray(r.test_accs)
     return {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(float(accs.mean()), 3),

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import resource
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import __version__, datasets, protocols, results
-from .cache import FeatureCache
-from .devices import device_name, resolve_device
-from .encoders import registry
+from .. import __version__
+from ..core.devices import device_name, resolve_device
+from ..core.memory import peak_rss_gb
+from ..data import datasets
+from ..data.cache import FeatureCache
+from ..encoders import registry
+from ..probe import protocols
+from ..probe.compare import compare
+from ..probe.solver import DEFAULT_GRID, ProbeConfig
+from ..report import results
 from .extract import extract, layer_slices
-from .probe import DEFAULT_GRID, ProbeConfig
 
 
 @dataclass
@@ -80,20 +84,19 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
         layers.update(layer_slices(train))
     rows = []
     for layer, columns in layers.items():
-        outcome = protocols.run(opts.protocol, train, test, val_size, opts.seed, probe, columns, opts, log)
+        outcome = protocols.run(opts.protocol, train, test, val_size, opts.seed, probe, columns, opts.per_class,
+                                opts.draws)
         row = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "dataset": dataset, "data_variant": source.variant,
             "protocol": opts.protocol, "encoder": spec, "fingerprint": encoder.fingerprint(),
             "dims": (columns.stop - columns.start) if columns else encoder.dim,
             "layer": layer if opts.per_layer else "",
-            "c_grid": _grid_text(probe.grid), "scale": probe.scale, "solver": probe.solver,
-            "tol": probe.tol if probe.solver == "torch" else 1e-4,
-            "precision": probe.precision if probe.solver == "torch" else "float64",
+            "c_grid": _grid_text(probe.grid), "scale": probe.scale, **probe.recorded(),
             "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
             "extract_s": round(got.extract_s, 1), "device": device_name(device), "version": __version__,
-            "seed": opts.seed, "peak_rss_gb": round(_peak_rss_gb(), 2), **outcome,
+            "seed": opts.seed, "peak_rss_gb": round(peak_rss_gb(), 2), **outcome,
         }
-        results.append(row, opts.results)
+        results.append(row, opts.results, warn=log)
         rows.append(row)
     return rows
 
@@ -113,6 +116,13 @@ def _grid_text(grid) -> str:
     return f"{min(grid):.0e}..{max(grid):.0e} x{len(grid)}" if tuple(grid) != DEFAULT_GRID else "1e-6..1e0 x13 (half-decades)"
 
 
-def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
-
+def compare_encoders(dataset: str, spec_a: str, spec_b: str, opts: RunOptions, log=print) -> list[str]:
+    """`bench compare`: both encoders probed on the same draws (or test images); the paired difference."""
+    pairs, probes = [], []
+    for spec in (spec_a, spec_b):
+        _, splits, encoder, got = features(dataset, spec, opts, log=log)
+        pairs.append((got.features["train"], got.features["test"]))
+        probes.append(probe_config(opts, encoder))
+    val_size = min(opts.val_size, len(splits["train"]) // 5)
+    result = compare(pairs[0], pairs[1], opts.protocol, val_size, opts.seed, probes, opts.per_class, opts.draws)
+    return result.lines(f"A={spec_a}", f"B={spec_b}")

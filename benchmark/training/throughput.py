@@ -17,9 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .dcgan import _padding, architecture
-from .devices import device_name
-from .train import TrainConfig, Trainer
+from ..core.devices import device_name
+from ..core.files import append_csv, check_csv
+from ..models.dcgan import _padding, architecture
+from .dcgan import TrainConfig, Trainer
+
+
+COLUMNS = ("time", "arch", "device", "batch", "steps", "trainer_img_s", "plain_img_s")
 
 
 def plain_models(arch_name: str) -> tuple[nn.Module, nn.Module]:
@@ -99,5 +103,18 @@ def measure(arch_name: str, device: str, steps: int, warmup: int = 3, rounds: in
     for _ in range(rounds):
         trainer.append(trainer_rate(arch_name, device, steps, warmup))
         plain.append(plain_rate(arch_name, device, steps, warmup))
-    return {"arch": arch_name, "device": device_name(device), "batch": 128, "steps": steps,
-            "trainer_img_s": round(max(trainer), 1), "plain_img_s": round(max(plain), 1)}
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "arch": arch_name, "device": device_name(device),
+            "batch": 128, "steps": steps, "trainer_img_s": round(max(trainer), 1),
+            "plain_img_s": round(max(plain), 1)}
+
+
+def record(archs, device: str, steps: int, out: Path, log=print) -> list[dict]:
+    """Measure each architecture and append its row to ``out`` (results/train-throughput.csv)."""
+    check_csv(out, COLUMNS, "throughput")
+    rows = []
+    for arch in archs:
+        row = measure(arch, device, steps)
+        log(f"{arch} on {row['device']}: trainer {row['trainer_img_s']} img/s, plain loop {row['plain_img_s']} img/s")
+        append_csv(out, [row], COLUMNS, "throughput", warn=log)
+        rows.append(row)
+    return rows

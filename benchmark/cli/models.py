@@ -1,0 +1,77 @@
+"""``bench encoders``, ``bench pretrained``, ``bench samples``: the encoders and their weights."""
+
+from __future__ import annotations
+
+import click
+
+from .options import cli, export_weights_dir, log
+
+
+@cli.command("encoders")
+def list_encoders():
+    """List every encoder name with a line each (built-ins and installed plug-ins)."""
+    from ..encoders import registry
+
+    for name, factory in registry.available().items():
+        click.echo(f"{name:<16} {registry.describe(factory)}")
+
+
+@cli.group("pretrained")
+def pretrained_group():
+    """The registry of pretrained encoders (pretrained/manifest.toml)."""
+
+
+@pretrained_group.command("list")
+@click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=click.Path(file_okay=False))
+def pretrained_list(weights_dir):
+    """Each model and which of its files are present and verified."""
+    from ..encoders import pretrained
+
+    export_weights_dir(weights_dir)
+    for entry in pretrained.manifest().values():
+        states = pretrained.status(entry)
+        counts = {s: sum(1 for _, x in states if x == s) for s in ("verified", "missing", "BAD HASH")}
+        click.echo(f"{entry.name}: {entry.meta['title']}")
+        click.echo(f"  paper: {entry.meta['paper']}")
+        click.echo("  files: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+        for f, state in states:
+            if state != "verified":
+                click.echo(f"    {state:<8} {f.name} ({f.role})")
+
+
+@pretrained_group.command("export")
+@click.argument("run", type=click.Path(exists=True))
+@click.option("--name", required=True, help="Registry name, e.g. dcgan-tinyimagenet-small; becomes an encoder name.")
+@click.option("--title", required=True, help="One line: what was trained on what.")
+def pretrained_export(run, name, title):
+    """Add a `bench train` run's encoder weights (a few MB, no optimiser state) to pretrained/."""
+    from ..encoders import pretrained
+
+    entry = pretrained.export_run(run, name, title)
+    click.echo(f"wrote {pretrained.PROJECT_DIR / entry.folder / 'weights.npz'} and the [{name}] entry of "
+               f"{pretrained.MANIFEST}; evaluate with --features {name}")
+
+
+@pretrained_group.command("fetch")
+@click.argument("name")
+def pretrained_fetch(name):
+    """Download NAME's missing files into the cache and verify them."""
+    from ..encoders import pretrained
+
+    count = pretrained.fetch(pretrained.entry(name), progress=log)
+    click.echo(f"{name}: {count} files fetched; all files present and verified")
+
+
+@cli.command()
+@click.argument("model", type=click.Choice(["dcgan-svhn"]))
+@click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=click.Path(file_okay=False))
+def samples(model, out, seed, weights_dir):
+    """Render an 8x8 grid from a released generator (checks the port's kernel orientation)."""
+    from ..encoders.dcgan import load_released_generator
+    from ..training import samples as grids
+
+    export_weights_dir(weights_dir)
+    images = grids.generate(load_released_generator(model), 64, seed)
+    click.echo(f"wrote {grids.save_grid(grids.to_uint8(images), out)}")

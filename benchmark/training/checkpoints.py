@@ -1,0 +1,53 @@
+"""Checkpoints of `bench train` runs: one writer, one reader, one resume check.
+
+A checkpoint holds tensors and plain types only (``torch.load(weights_only=True)``), so
+reading a foreign file can never run code. It is written atomically with a readable
+``config.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..core.errors import BenchError
+from ..core.files import atomic_write, write_text
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def save_checkpoint(state: dict, out: Path, config: dict) -> Path:
+    """Write RUN_DIR/checkpoint.pt atomically and a readable RUN_DIR/config.json."""
+    path = Path(out) / CHECKPOINT
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
+    write_text(Path(out) / "config.json", json.dumps(config, indent=2))
+    return path
+
+
+def read_checkpoint(run: Path, what: str = "training", command: str = "dcgan", device="cpu") -> dict:
+    """The checkpoint of a `bench train` run (its folder or the file itself), tensors and plain types only."""
+    path = Path(run)
+    path = path / CHECKPOINT if path.is_dir() else path
+    if not path.is_file():
+        raise BenchError(f"{path}: no {what} checkpoint; train one with `bench train {command} --out RUN_DIR`")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated, or not a torch file at all
+        raise BenchError(f"{path}: not a readable checkpoint ({type(exc).__name__}); point at a `bench train` "
+                         "run folder or its checkpoint.pt") from None
+    if not isinstance(state, dict) or "config" not in state or not ({"D", "net"} & state.keys()):
+        raise BenchError(f"{path}: not a `bench train` checkpoint (no config and weights in it)")
+    return state
+
+
+def checked_checkpoint(out, resume: bool) -> Path:
+    """RUN_DIR/checkpoint.pt, which --resume needs and a fresh run must not overwrite."""
+    checkpoint = Path(out) / CHECKPOINT
+    if resume and not checkpoint.is_file():
+        raise BenchError(f"{checkpoint}: nothing to resume; start without --resume")
+    if checkpoint.exists() and not resume:
+        raise BenchError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
+    return checkpoint
