@@ -115,13 +115,14 @@ def test_flat_start_at_chance_does_not_stop_the_search(monkeypatch):
     import torch
 
     from benchmark.probe import search as probe
+    from benchmark.probe import solver
 
     y = torch.arange(100) % 10
     curve = {1e-8: 0.1, 1e-7: 0.1, 1e-6: 0.1, 1e-5: 0.6, 1e-4: 0.9, 1e-3: 0.8, 1e-2: 0.8, 1e-1: 0.7}
 
     class Scripted:  # right on a fixed share of the rows, by C
         def __init__(self, config, C):
-            self.C, self.fits = C, []
+            self.C, self.fits, self.gap, self.passes_ = C, [], 0.0, 0.0
 
         def fit(self, X, labels, n_classes, **kw):
             self.coef_, self.intercept_ = None, None
@@ -131,9 +132,10 @@ def test_flat_start_at_chance_does_not_stop_the_search(monkeypatch):
             right = int(curve[self.C] * len(X))
             return torch.cat([y[:right], (y[right:] + 1) % 10])
 
-    monkeypatch.setattr(probe, "make_solver", Scripted)
+    monkeypatch.setattr(solver, "make_solver", Scripted)
     X = torch.zeros(100, 3)
-    C, acc, tried, _ = probe.search_C(ProbeConfig(grid=tuple(curve), patience=2), X, y, X, y, 10)
+    walk = probe.search_C(ProbeConfig(grid=tuple(curve), patience=2), X, y, X, y, 10)
+    C, acc, tried = walk.C, walk.accuracy, walk.tried
     assert C == 1e-4 and acc == pytest.approx(90.0)
     assert [c for c, _ in tried] == [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2]  # two without gain, then stop
 

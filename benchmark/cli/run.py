@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..probe.solver import SOLVERS, ProbeConfig
+from ..probe.solver import DEFAULT_GAP, SOLVERS, ProbeConfig
 from ..report import results
 from .options import cli, data_options, export_weights_dir, log
 
@@ -29,14 +29,18 @@ from .options import cli, data_options, export_weights_dir, log
 @click.option("--val-size", default=10_000, show_default=True, help="Validation images carved from train.")
 @click.option("--solver", type=click.Choice(SOLVERS), default="torch", show_default=True,
               help="torch: our L2-SVM; liblinear: scikit-learn's LinearSVC, for reference.")
-@click.option("--precision", type=click.Choice(["float32", "mixed"]), default="float32", show_default=True,
-              help="torch solver: float32, or bfloat16 passes with a float32 finish.")
-@click.option("--tol", default=1e-3, show_default=True, help="torch solver's relative gradient-norm tolerance.")
+@click.option("--precision", type=click.Choice(["auto", "float32", "mixed"]), default="auto", show_default=True,
+              help="torch solver: mixed reads a bfloat16 copy of the features for CG's Hessian products (the "
+                   "gradient and the gap stay float32); auto picks mixed where bfloat16 is native (CUDA, AVX512-BF16).")
+@click.option("--gap", default=DEFAULT_GAP, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="torch solver: stop every fit at this relative primal-dual gap (certified, recorded per row).")
+@click.option("--fit-time-limit", type=click.FloatRange(min=0, min_open=True),
+              help="torch solver: seconds per fit; a fit stopped by it is recorded as not certified.")
 @click.option("--scale", type=click.Choice(["standard", "none"]),
               help="standard: per-feature mean and deviation of the fitting rows; none: raw features. "
                    "Default: the encoder's own (none for DCGAN discriminators, as the original code; else standard).")
 def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per_class, draws, per_layer,
-        results_path, seed, device, batch_size, limit, val_size, solver, precision, tol, scale):
+        results_path, seed, device, batch_size, limit, val_size, solver, precision, gap, fit_time_limit, scale):
     """Evaluate encoder SPEC on DATASET (cifar10, svhn, svhn-extra, folder:PATH)."""
     from ..pipeline.run import RunOptions, run as run_benchmark, summary
 
@@ -44,7 +48,8 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per
     opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, results=results_path, seed=seed, device=device,
                       batch_size=batch_size, limit=limit, download=download, protocol=protocol,
                       val_size=val_size, per_class=per_class, draws=draws, per_layer=per_layer,
-                      probe=ProbeConfig(solver=solver, tol=tol, precision=precision, scale=scale or ""))
+                      probe=ProbeConfig(solver=solver, gap=gap, precision=precision, scale=scale or "",
+                                        fit_time_limit=fit_time_limit))
     for row in run_benchmark(dataset, spec, opts, log=log):
         click.echo(summary(row))
 
@@ -75,29 +80,40 @@ def compare(encoder_a, encoder_b, dataset, protocol, per_class, draws, data_dir,
 
 @cli.command()
 @click.argument("dataset")
-@click.option("--features", "spec", required=True)
-@click.option("--rows", "row_counts", type=int, multiple=True, default=(10_000, 50_000), show_default=True,
-              help="Training rows per case (repeatable).")
-@click.option("--solver", "solvers", type=click.Choice(["torch", "torch-mixed", "liblinear"]), multiple=True,
-              default=("torch", "liblinear"), show_default=True)
+@click.option("--features", "spec", required=True, help="Encoder spec whose cached features are used.")
+@click.option("--rows", "row_counts", type=click.IntRange(min=50), multiple=True, default=(10_000, 50_000),
+              show_default=True, help="Training rows per case (repeatable).")
+@click.option("--solver", "solvers", type=click.Choice(SOLVERS), multiple=True, default=SOLVERS, show_default=True,
+              help="Solvers to time (repeatable).")
+@click.option("--precision", "precisions", type=click.Choice(["float32", "mixed"]), multiple=True,
+              default=("mixed",), show_default=True, help="Precisions of the torch solver to time (repeatable).")
+@click.option("--scale", type=click.Choice(["standard", "none"]),
+              help="Feature scaling (default: the encoder's own, as in bench run).")
 @click.option("--grid", help="Comma-separated C values (default: the probe's grid).")
-@click.option("--out", default=str(Path("results") / "solvers.csv"), show_default=True, type=click.Path(dir_okay=False))
-@click.option("--timeout", "timeout_s", type=float, help="Stop a case after this many seconds (reported as such).")
+@click.option("--out", default=str(Path("results") / "solvers.csv"), show_default=True, type=click.Path(dir_okay=False),
+              help="CSV the rows are appended to.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              help="Stop a case after this many seconds (reported as such).")
 @data_options
-@click.option("--seed", default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def solvers(dataset, spec, row_counts, solvers, grid, out, timeout_s, data_dir, cache_dir, weights_dir, seed, device):
-    """Time the probe's solvers on cached features: same rows, C grid and protocol; peak memory each."""
-    from ..core.devices import resolve_device
-    from ..pipeline.run import RunOptions, features
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seeds the rows and split.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where the torch solver runs.")
+def solvers(dataset, spec, row_counts, solvers, precisions, scale, grid, out, timeout_s, data_dir, cache_dir,
+            weights_dir, seed, device):
+    """Time the probe's solvers on cached features: same rows, C grid and protocol; gap, passes, peak memory each."""
+    from dataclasses import replace
+
+    from ..pipeline.run import RunOptions, features, probe_config
     from ..probe.solver_timing import time_solvers
 
     export_weights_dir(weights_dir)
-    opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, seed=seed, device=device)
+    opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, seed=seed, device=device,
+                      probe=ProbeConfig(scale=scale or ""))
     _, _, encoder, got = features(dataset, spec, opts, log=log)
-    base = ProbeConfig(grid=tuple(float(c) for c in grid.split(",")) if grid else ProbeConfig().grid,
-                       device=resolve_device(device))
+    base = probe_config(opts, encoder)
+    if grid:
+        base = replace(base, grid=tuple(float(c) for c in grid.split(",")))
     meta = {"dataset": dataset, "encoder": spec, "dims": encoder.dim, "c_grid": grid or "default"}
-    for line in time_solvers(got.features["train"], got.features["test"], row_counts, solvers, base, Path(out),
-                             meta, seed, timeout_s, log=log):
+    for line in time_solvers(got.features["train"], got.features["test"], row_counts, solvers, precisions, base,
+                             Path(out), meta, seed, timeout_s, log=log):
         click.echo(line)

@@ -15,7 +15,7 @@ from ..data.cache import FeatureCache
 from ..encoders import registry
 from ..probe import protocols
 from ..probe.compare import compare
-from ..probe.solver import DEFAULT_GRID, ProbeConfig
+from ..probe.solver import DEFAULT_GAP, DEFAULT_GRID, ProbeConfig, certified_gaps
 from ..report import results
 from .extract import extract, layer_slices
 
@@ -108,8 +108,9 @@ def summary(row: dict) -> str:
     if row["protocol"] == "svhn-1000":
         acc = f"test error {100 - row['test_acc']:.2f}% ± {1.96 * row['test_acc_std']:.2f} (1.96 sd, {row['draws']} draws)"
     layer = f" | layer {row['layer']}" if row.get("layer") else ""
+    certified = "certified" if certified_gaps(row["gap"], row["search_gap"]) else f"NOT certified to {DEFAULT_GAP:g}"
     return (f"{row['dataset']} | {row['encoder']}{layer} | {row['protocol']} | {acc} | "
-            f"val {row['val_acc']:.1f}% | C={row['C']:.3g} | {row['dims']} dims")
+            f"val {row['val_acc']:.1f}% | C={row['C']:.3g} | {row['dims']} dims | gap {row['gap']:.1e} ({certified})")
 
 
 def _grid_text(grid) -> str:

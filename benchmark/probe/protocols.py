@@ -33,7 +33,7 @@ from ..core.progress import bar
 from ..data.cache import CachedFeatures
 from .scaling import RawSpace, Standardizer
 from .search import search_C, walk_grid
-from .solver import ProbeConfig, accuracy, make_solver, spectrum_for
+from .solver import ProbeConfig, accuracy, prepare
 from .svm import to_tensor
 
 
@@ -45,6 +45,9 @@ class ProbeResult:
     tried: list[tuple[float, float]] = field(default_factory=list)  # (C, validation accuracy)
     fit_s: float = 0.0
     test_correct: np.ndarray | None = None  # per test image, for paired comparisons
+    gap: float = float("nan")  # worst relative duality gap of the final fit(s)
+    search_gap: float = float("nan")  # worst over every fit of the C search
+    passes: float = float("nan")  # passes over the float32 features, search and refit
 
 
 def validation_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -71,34 +74,34 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     labels = train.labels()[rows]
     fit_pos, val_pos = validation_split(labels, val_size, seed)
     order = np.concatenate([fit_pos, val_pos])  # fit rows first, so both parts are views
-    X = to_tensor(train.read(rows[order], columns), torch.device(config.device))
-    y = torch.from_numpy(labels[order])
-    n_classes = int(labels.max()) + 1
     device = torch.device(config.device)
+    X = to_tensor(train.read(rows[order], columns), device)
+    y = torch.from_numpy(labels[order]).to(device)
+    n_classes = int(labels.max()) + 1
 
     start = time.perf_counter()
     n_fit = len(fit_pos)
     standard = config.scale == "standard"
     fit_stats = Standardizer(X[:n_fit], enabled=standard)
     fit_stats.apply_(X)
-    spectrum = spectrum_for(config, X[:n_fit])  # also preconditions the refit: it need only be close
-    C, val_acc, tried, model = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, spectrum)
+    prepared = prepare(config, X[:n_fit])
+    walk = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, prepared)
 
     fit_stats.undo_(X)  # refit on every training row, standardised with all of them
     all_stats = Standardizer(X, enabled=standard)
     all_stats.apply_(X)
-    low = X.to(torch.bfloat16) if config.precision == "mixed" else None
-    final = make_solver(config, C).fit(X, y, n_classes, warm_start=(model.coef_, model.intercept_), X_low=low,
-                                       spectrum=spectrum)
+    prepared = prepare(config, X, prepared.spectrum)  # the search's spectrum preconditions the refit: it need only be close
+    final = prepared.fit(config, walk.C, X, y, n_classes, walk.fitted)
+    passes = walk.passes + final.passes_
     fit_s = time.perf_counter() - start
-    del X, low
+    del X, prepared
 
     test_acc = correct = None
     if test is not None:
         X_test = all_stats.apply_(to_tensor(test.read(columns=columns), device))
         correct = (final.predict(X_test).cpu() == torch.from_numpy(test.labels())).numpy()
         test_acc = float(correct.mean()) * 100.0
-    return ProbeResult(C, val_acc, test_acc, tried, fit_s, correct)
+    return ProbeResult(walk.C, walk.accuracy, test_acc, walk.tried, fit_s, correct, final.gap, walk.gap, passes)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,9 @@ class DrawResults:
     test_accs: list[float]  # one per test draw
     tried: list[tuple[float, float]]
     fit_s: float
+    gap: float  # worst relative duality gap of the fits scored on test
+    search_gap: float  # worst over every fit of the C search
+    passes: float
 
 
 def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: FewShot, val_size: int, seed: int,
@@ -163,38 +169,51 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
     drawn = np.unique(np.concatenate(draws))
     X_drawn = to_tensor(train.read(drawn, columns), device)  # one read; each draw indexes into it
     X_val = to_tensor(train.read(val_idx, columns), device)
-    y_val = torch.from_numpy(labels[val_idx])
+    y_val = torch.from_numpy(labels[val_idx]).to(device)
     n_classes = int(labels.max()) + 1
 
-    spectra = {}  # search draws: the CG preconditioner, computed once and reused along the grid
-
-    def fit(d, C, warm=None):
-        warm = (warm[0].coef_, warm[0].intercept_) if warm is not None else None
+    def standardised(d):
         X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
         standardizer = Standardizer(X, enabled=config.scale == "standard")
-        standardizer.apply_(X)
-        spectrum = spectra.get(d) or spectrum_for(config, X)
-        if d < setting.search_draws:
-            spectra[d] = spectrum
-        model = make_solver(config, C).fit(X, torch.from_numpy(labels[draws[d]]), n_classes, warm_start=warm,
-                                           spectrum=spectrum)
+        return standardizer.apply_(X), torch.from_numpy(labels[draws[d]]).to(device), standardizer
+
+    kept = {}  # search draws: standardised rows and what their fits share, reused along the grid
+
+    def fit(d, C, warm=None):
+        if d not in kept:
+            X, y, standardizer = standardised(d)
+            ready = (X, y, standardizer, prepare(config, X))
+            if d >= setting.search_draws:
+                return fit_with(ready, C, warm)
+            kept[d] = ready
+        return fit_with(kept[d], C, warm)
+
+    def fit_with(ready, C, warm):
+        X, y, standardizer, prepared = ready
+        model = prepared.fit(config, C, X, y, n_classes, warm[0] if warm is not None else None)
         return model, RawSpace(model, standardizer)
 
     def evaluate(C, warm):  # every search draw at C, each warm-started from its fit at the previous C
         fits = [fit(d, C, warm[d] if warm else None) for d in range(setting.search_draws)]
-        return float(np.mean([accuracy(raw, X_val, y_val) for _, raw in fits])), fits
+        return (float(np.mean([accuracy(raw, X_val, y_val) for _, raw in fits])), fits,
+                max(model.gap for model, _ in fits), sum(model.passes_ for model, _ in fits))
 
     start = time.perf_counter()
     walk = walk_grid(config.grid, config.patience, evaluate, desc="search C over draws")
     del X_val
-    C = walk.C
-    test_accs = []
+    kept.clear()
+    C, test_accs, gaps, passes = walk.C, [], [], walk.passes
     if test is not None:
         X_test = to_tensor(test.read(columns=columns), device)
         y_test = torch.from_numpy(test.labels())
         for d in bar(range(setting.test_draws), desc=f"test draws at C={C:.2g}", unit="draw"):
-            test_accs.append(accuracy(fit(d, C)[1], X_test, y_test))
-    return DrawResults(C, walk.accuracy, test_accs, walk.tried, time.perf_counter() - start)
+            model, raw = walk.fitted[d] if d < setting.search_draws else fit(d, C)  # the search fitted it at C
+            if d >= setting.search_draws:
+                passes += model.passes_
+            test_accs.append(accuracy(raw, X_test, y_test))
+            gaps.append(model.gap)
+    gap = max(gaps) if gaps else max(model.gap for model, _ in walk.fitted)
+    return DrawResults(C, walk.accuracy, test_accs, walk.tried, time.perf_counter() - start, gap, walk.gap, passes)
 
 
 def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, seed: int,
@@ -202,11 +221,15 @@ def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, s
     """Run protocol ``name``; returns the result-row columns it determines."""
     if name == "full":
         r = run_probe(train, test, val_size, seed, probe, columns)
-        return {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(r.test_acc, 3),
-                "draws": 1, "fit_s": round(r.fit_s, 1)}
-    setting = few_shot_setting(name, per_class, draws)
-    r = run_few_shot(train, test, setting, val_size, seed, probe, columns)
-    accs = np.asarray(r.test_accs)
-    return {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(float(accs.mean()), 3),
-            "test_acc_std": round(float(accs.std(ddof=1)), 3), "test_acc_ci95": round(interval95(accs), 3),
-            "draws": len(accs), "per_class": setting.per_class, "fit_s": round(r.fit_s, 1)}
+        row = {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(r.test_acc, 3), "draws": 1}
+    else:
+        setting = few_shot_setting(name, per_class, draws)
+        r = run_few_shot(train, test, setting, val_size, seed, probe, columns)
+        accs = np.asarray(r.test_accs)
+        row = {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(float(accs.mean()), 3),
+               "test_acc_std": round(float(accs.std(ddof=1)), 3), "test_acc_ci95": round(interval95(accs), 3),
+               "draws": len(accs), "per_class": setting.per_class}
+    certificate = {"gap": float(f"{r.gap:.3g}"), "search_gap": float(f"{r.search_gap:.3g}")}
+    if np.isfinite(r.passes):
+        certificate["passes"] = round(r.passes)
+    return {**row, "fit_s": round(r.fit_s, 1), **certificate}

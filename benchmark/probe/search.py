@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import torch
-
 from ..core.progress import bar
-from .solver import ProbeConfig, accuracy, make_solver
+from .solver import Prepared, ProbeConfig, accuracy
 
 STEP = 10 ** 0.5  # half a decade
 TOP, BOTTOM = 1e4, 1e-10  # the grid never extends past these
@@ -27,22 +25,27 @@ class Walk:
     accuracy: float  # its validation accuracy
     tried: list[tuple[float, float]] = field(default_factory=list)  # (C, validation accuracy), ascending C
     fitted: Any = None  # what ``evaluate`` returned for the chosen C
+    gap: float = 0.0  # the worst relative duality gap of any fit along the walk
+    passes: float = 0.0  # passes over the features, all fits along the walk
 
 
-def walk_grid(grid, patience: int, evaluate: Callable[[float, Any], tuple[float, Any]], desc="search C") -> Walk:
-    """Choose C by validation accuracy; ``evaluate(C, warm)`` returns (accuracy, fitted), and the
-    fitted state of one C warm-starts the next (``warm`` is None for a cold fit)."""
+def walk_grid(grid, patience: int, evaluate: Callable[[float, Any], tuple[float, Any, float, float]],
+              desc="search C") -> Walk:
+    """Choose C by validation accuracy; ``evaluate(C, warm)`` returns (accuracy, fitted, gap, passes),
+    and the fitted state of one C warm-starts the next (``warm`` is None for a cold fit)."""
     grid = sorted(grid)
-    tried, warm = [], None
+    tried, warm, gaps, passes = [], None, [], 0.0
     best = Walk(None, -1.0)
     i, since_best = 0, 0
     progress = bar(total=len(grid), desc=desc, unit="C")
     while i < len(grid):
         C = grid[i]
-        acc, warm = evaluate(C, warm)
+        acc, warm, gap, spent = evaluate(C, warm)
         tried.append((C, acc))
+        gaps.append(gap)
+        passes += spent
         progress.update()
-        progress.set_postfix(C=f"{C:.2g}", val=f"{acc:.2f}")
+        progress.set_postfix(C=f"{C:.2g}", val=f"{acc:.2f}", gap=f"{gap:.0e}")
         if acc > best.accuracy:
             best, since_best = Walk(C, acc, fitted=warm), 0
         elif acc < best.accuracy or best.accuracy > tried[0][1]:  # a flat start (chance at tiny C) is no decline
@@ -58,23 +61,23 @@ def walk_grid(grid, patience: int, evaluate: Callable[[float, Any], tuple[float,
         C = grid[0]
         while C > BOTTOM:
             C /= STEP
-            acc, fitted = evaluate(C, None)
+            acc, fitted, gap, spent = evaluate(C, None)
             tried.insert(0, (C, acc))
+            gaps.append(gap)
+            passes += spent
             if acc <= best.accuracy:
                 break
             best = Walk(C, acc, fitted=fitted)
-    best.tried = tried
+    best.tried, best.gap, best.passes = tried, max(gaps), passes
     return best
 
 
-def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, spectrum=None):
-    """C for fitting on (X_fit, y_fit), chosen on (X_val, y_val); returns (C, accuracy, tried, model)."""
-    low = X_fit.to(torch.bfloat16) if config.precision == "mixed" else None
+def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, prepared: Prepared | None = None):
+    """C for fitting on (X_fit, y_fit), chosen on (X_val, y_val): the Walk, its ``fitted`` the chosen model."""
+    prepared = prepared or Prepared()
 
     def evaluate(C, warm):
-        start = (warm.coef_, warm.intercept_) if warm is not None else None
-        model = make_solver(config, C).fit(X_fit, y_fit, n_classes, warm_start=start, X_low=low, spectrum=spectrum)
-        return accuracy(model, X_val, y_val), model
+        model = prepared.fit(config, C, X_fit, y_fit, n_classes, warm)
+        return accuracy(model, X_val, y_val), model, model.gap, model.passes_
 
-    walk = walk_grid(config.grid, config.patience, evaluate)
-    return walk.C, walk.accuracy, walk.tried, walk.fitted
+    return walk_grid(config.grid, config.patience, evaluate)

@@ -19,10 +19,11 @@ from ..core.files import append_csv, check_csv
 from ..core.memory import peak_rss_gb
 from ..data.cache import CachedFeatures
 from .protocols import run_probe, validation_split
-from .solver import LIBLINEAR, ProbeConfig
+from .solver import ProbeConfig
 
 COLUMNS = ("time", "dataset", "encoder", "n_train", "dims", "solver", "precision", "device", "c_grid",
-           "status", "C", "val_acc", "test_acc", "fit_s", "search_points", "peak_rss_gb")
+           "status", "C", "val_acc", "test_acc", "fit_s", "search_points", "peak_rss_gb", "scale", "gap",
+           "search_gap", "passes")
 
 
 def training_rows(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -40,7 +41,9 @@ def _case(train_path, test_path, n_rows, config_dict, val_size, seed, queue):
     queue.put({"C": result.C, "val_acc": round(result.val_acc, 3), "test_acc": round(result.test_acc, 3),
                "fit_s": round(result.fit_s, 1), "search_points": len(result.tried),
                "wall_s": time.perf_counter() - start, "n_train": len(rows),
-               "peak_rss_gb": round(peak_rss_gb(), 2)})
+               "peak_rss_gb": round(peak_rss_gb(), 2), "gap": float(f"{result.gap:.3g}"),
+               "search_gap": float(f"{result.search_gap:.3g}"),
+               "passes": round(result.passes) if np.isfinite(result.passes) else ""})
 
 
 def run_case(train: CachedFeatures, test: CachedFeatures, n_rows: int, config: ProbeConfig,
@@ -63,27 +66,32 @@ def run_case(train: CachedFeatures, test: CachedFeatures, n_rows: int, config: P
     return {"status": "ok", **queue.get()}
 
 
-# what ``bench solvers --solver NAME`` runs: the probe's solver and precision
-CASES = {"torch": {"solver": "torch", "precision": "float32"},
-         "torch-mixed": {"solver": "torch", "precision": "mixed"},
-         "liblinear": {"solver": "liblinear", "device": "cpu"}}
+def cases(solvers, precisions) -> list[dict]:
+    """The (solver, precision) pairs to time: the torch solver in each precision, liblinear once."""
+    out = []
+    for solver in solvers:
+        out += [{"solver": solver, "precision": p} for p in precisions] if solver == "torch" else \
+            [{"solver": solver, "device": "cpu"}]
+    return out
 
 
-def time_solvers(train: CachedFeatures, test: CachedFeatures, row_counts, solvers, base: ProbeConfig,
+def time_solvers(train: CachedFeatures, test: CachedFeatures, row_counts, solvers, precisions, base: ProbeConfig,
                  out: Path, meta: dict, seed: int = 0, timeout_s: float | None = None, log=print):
-    """Each (rows, solver) case on the same features; one row per case appended to ``out``, one line each yielded."""
+    """Each (rows, solver, precision) case on the same features; a row per case appended to ``out``, a line each yielded."""
     check_csv(out, COLUMNS, "solver-timing")
     for n in row_counts:
-        for solver in solvers:
-            config = replace(base, **CASES[solver])
-            log(f"{solver} on {n} rows ...")
+        for case in cases(solvers, precisions):
+            config = replace(base, **case)
+            name = config.solver + (f" ({config.precision})" if config.solver == "torch" else "")
+            log(f"{name} on {n} rows ...")
             r = run_case(train, test, n, config, seed=seed, timeout_s=timeout_s)
-            precision = LIBLINEAR["precision"] if config.solver == "liblinear" else config.precision
-            row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **meta, "solver": solver, "precision": precision,
-                   "device": device_name(config.device), **{k: v for k, v in r.items() if k in COLUMNS}}
+            row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **meta, "solver": config.solver,
+                   "precision": config.resolved_precision(), "device": device_name(config.device),
+                   "scale": config.scale, **{k: v for k, v in r.items() if k in COLUMNS}}
             append_csv(out, [row], COLUMNS, "solver-timing", warn=log)
             if r["status"] != "ok":
-                yield f"{solver:<12} {n:>6} rows  {r['status']}"
+                yield f"{name:<18} {n:>6} rows  {r['status']}"
                 continue
-            yield (f"{solver:<12} {r['n_train']:>6} rows  fit {r['fit_s']:>7.1f} s  C={r['C']:.3g}  "
-                   f"val {r['val_acc']:.2f}%  test {r['test_acc']:.2f}%  peak {r['peak_rss_gb']:.1f} GB")
+            yield (f"{name:<18} {r['n_train']:>6} rows  fit {r['fit_s']:>7.1f} s  C={r['C']:.3g}  "
+                   f"val {r['val_acc']:.2f}%  test {r['test_acc']:.2f}%  gap {r['gap']:.1e}  "
+                   f"peak {r['peak_rss_gb']:.1f} GB")

@@ -18,7 +18,10 @@ import pandas as pd
 from ..core.errors import BenchError
 from ..core.files import write_text
 from ..encoders import pretrained
+from ..probe.solver import DEFAULT_GAP, certified_gaps
 from . import published
+
+UNCERTIFIED = "†"
 
 START, END = "<!-- bench:leaderboard:start -->", "<!-- bench:leaderboard:end -->"
 SOLVER_MARKERS = ("<!-- bench:solvers:start -->", "<!-- bench:solvers:end -->")
@@ -39,12 +42,18 @@ def load_rows(path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{path}: no results yet; run `bench run DATASET --features ENCODER` first")
-    return pd.read_csv(path, dtype={"layer": str, "encoder": str})
+    rows = pd.read_csv(path, dtype={"layer": str, "encoder": str})
+    for column in ("gap", "search_gap"):  # rows from before the certified probe have neither
+        rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows else float("nan")
+    rows["certified"] = [certified_gaps(g, s) for g, s in zip(rows["gap"], rows["search_gap"])]
+    return rows
 
 
 def best_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, protocol, encoder): a certified row before any other, then the best validation accuracy."""
     rows = rows[rows["layer"].fillna("").isin(["", "all"])]
-    rows = rows.sort_values(["val_acc", "time"]).groupby(["dataset", "protocol", "encoder"], as_index=False).tail(1)
+    rows = rows.sort_values(["certified", "val_acc", "time"]).groupby(["dataset", "protocol", "encoder"],
+                                                                      as_index=False).tail(1)
     return rows.sort_values(["dataset", "protocol", "test_acc"], ascending=[True, True, False])
 
 
@@ -67,12 +76,13 @@ def tables(rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
         ref = refs[(refs.dataset == dataset.split("-")[0]) & (refs.protocol == protocol)]
         ref_acc = dict(zip(ref.family, ref.acc))
         table = pd.DataFrame({
-            "encoder": group["encoder"],
+            "encoder": [e if ok else f"{e} {UNCERTIFIED}" for e, ok in zip(group["encoder"], group["certified"])],
             "test acc %": [_pm(a, s) for a, s in zip(group["test_acc"], group["test_acc_std"])],
             "val acc %": group["val_acc"].map(lambda v: f"{v:.2f}"),
             "vs published": [_delta(a, ref_acc.get(_family(e))) for a, e in zip(group["test_acc"], group["encoder"])],
             "dims": group["dims"].astype(int).astype(str),
             "C": group["C"].map(lambda c: f"{c:.3g}"),
+            "gap": group["gap"].map(_gap),
             "scale": group["scale"].fillna(""),
             "draws": group["draws"].astype(int).astype(str),
             "solver": group["solver"],
@@ -96,6 +106,10 @@ def _pm(acc, std) -> str:
     return f"{acc:.2f} ± {std:.2f}" if std is not None and not pd.isna(std) else f"{acc:.2f}"
 
 
+def _gap(value) -> str:
+    return "" if pd.isna(value) else f"{value:.0e}"
+
+
 def _delta(acc, ref) -> str:
     return "" if ref is None or pd.isna(acc) else f"{acc - ref:+.2f}"
 
@@ -108,27 +122,32 @@ def solver_table(path: Path) -> str:
     if not Path(path).is_file():
         return ""
     rows = pd.read_csv(path).fillna({"status": "ok"})
-    rows = rows.sort_values("time").groupby(["dataset", "encoder", "n_train", "solver", "device"], as_index=False).tail(1)
-    base = {(d, e, n): (f, st) for d, e, n, f, st, sv in
-            zip(rows.dataset, rows.encoder, rows.n_train, rows.fit_s, rows.status, rows.solver) if sv == "liblinear"}
+    for column in ("scale", "gap", "passes"):  # files written before these columns
+        if column not in rows:
+            rows[column] = float("nan")
+    rows["scale"] = rows["scale"].fillna("standard")  # what bench solvers used before it took the encoder's own
+    case = ["dataset", "encoder", "scale", "n_train"]
+    rows = rows.sort_values("time").groupby(case + ["solver", "precision", "device"], as_index=False).tail(1)
+    base = {tuple(r[c] for c in case): (r["fit_s"], r["status"]) for _, r in rows.iterrows() if r["solver"] == "liblinear"}
 
-    def speedup(key, fit_s, status):
-        if key not in base or status != "ok":
+    def speedup(r):
+        key = tuple(r[c] for c in case)
+        if key not in base or r["status"] != "ok":
             return ""
         ref, ref_status = base[key]
-        return f"{'>' if ref_status != 'ok' else ''}{ref / fit_s:.1f}x"
+        return f"{'>' if ref_status != 'ok' else ''}{ref / r['fit_s']:.1f}x"
 
     def fmt(value, pattern):
         return "" if pd.isna(value) else format(value, pattern)
 
     table = pd.DataFrame({
-        "features": rows.encoder, "rows": rows.n_train, "dims": rows.dims, "solver": rows.solver,
-        "device": rows.device,
+        "features": rows.encoder, "scale": rows.scale, "rows": rows.n_train, "dims": rows.dims,
+        "solver": rows.solver, "precision": rows.precision, "device": rows.device,
         "fit s (search + refit)": [fmt(v, ".1f") if st == "ok" else f"> {v:.0f} ({st})"
                                    for v, st in zip(rows.fit_s, rows.status)],
-        "vs liblinear": [speedup((d, e, n), f, st) for d, e, n, f, st in
-                         zip(rows.dataset, rows.encoder, rows.n_train, rows.fit_s, rows.status)],
+        "vs liblinear": [speedup(r) for _, r in rows.iterrows()],
         "C points": rows.search_points.map(lambda v: fmt(v, ".0f")), "C": rows.C.map(lambda c: fmt(c, ".3g")),
+        "gap": rows.gap.map(_gap), "passes": rows.passes.map(lambda v: fmt(v, ".0f")),
         "test acc %": rows.test_acc.map(lambda v: fmt(v, ".2f")), "peak RSS GB": rows.peak_rss_gb.map(lambda v: fmt(v, ".2f")),
     })
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
@@ -143,7 +162,8 @@ def timings_table(rows: pd.DataFrame) -> str:
         "dataset": full.dataset, "encoder": full.encoder, "dims": full.dims.astype(int).astype(str),
         "scale": full.scale.fillna(""), "device": full.device, "n train": full.n_train.astype(str),
         "extract s": full.extract_s.map(lambda v: f"{v:.1f}"), "fit s (search + refit)": full.fit_s.map(lambda v: f"{v:.1f}"),
-        "peak RSS GB": full.peak_rss_gb.map(lambda v: f"{v:.2f}"), "test acc %": full.test_acc.map(lambda v: f"{v:.2f}"),
+        "peak RSS GB": full.peak_rss_gb.map(lambda v: f"{v:.2f}"), "gap": full.gap.map(_gap),
+        "test acc %": full.test_acc.map(lambda v: f"{v:.2f}"),
     })
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
 
@@ -204,7 +224,10 @@ def markdown(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None, r
     for dataset, paths in (figures or {}).items():
         for path in paths:
             parts.append(f"![{path.stem}]({os.path.relpath(path, relative_to)})\n")
-    parts.append(f"Published rows: {published.SOURCE}. Best row per encoder chosen by validation accuracy.\n")
+    parts.append(f"Published rows: {published.SOURCE}. Best row per encoder chosen by validation accuracy, "
+                 f"certified rows first. `gap`: the probe's relative primal-dual gap at the final fit (worst class); "
+                 f"{UNCERTIFIED} marks a row whose final fit or C search was not certified to {DEFAULT_GAP:g} "
+                 f"(a solver limit was hit, or the row predates certification).\n")
     return "\n".join(parts)
 
 
