@@ -1,10 +1,17 @@
 """HDF5 feature cache: one file per (encoder fingerprint, dataset, split, data).
 
-A file is written under a temporary name and renamed into place only when every row is
-in, so an interrupted extraction never leaves a file that a later run trusts. On
-lookup a file is checked (opens, complete, fingerprint and row count match); one that
-fails is reported, deleted and rebuilt. Fitted encoder state (batchnorm statistics,
-k-means centroids) is stored in the group ``encoder_state`` beside the features.
+What a cached file guarantees:
+
+- Complete or absent. A file is written under a temporary name unique to its writer and
+  renamed into place only when every row is in, so an interrupted extraction, a full disk
+  or a concurrent writer never leaves a file that a later run trusts.
+- Checked on every read. Every dataset is stored with HDF5's Fletcher-32 checksum per chunk;
+  a damaged byte makes the read fail, and the run reports the file in one line and rebuilds it.
+- Tied to what made it. The key holds the encoder's fingerprint (name, options, weights and
+  code version), the data's content hash and, for encoders fitted on data, the training
+  images' hash. Fitted encoder state (batchnorm statistics, k-means centroids) is stored in
+  the group ``encoder_state`` with its digest (``state_digest``), so every split of a dataset
+  can be checked to come from one fit.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..core.files import atomic_write, remove_stale
+from ..core.errors import BenchError
+from ..core.files import atomic_write, remove_stale, write_error
 
 FEATURES_CHUNK_ROWS = 256
 READ_BLOCK_ROWS = 4096
+FORMAT = 2  # cache file layout: 2 = Fletcher-32 on every dataset, state digest
 
 
 def default_root(cache_dir=None) -> Path:
@@ -32,17 +41,41 @@ def default_root(cache_dir=None) -> Path:
     return Path(root).expanduser()
 
 
+def state_digest(state: dict[str, np.ndarray]) -> str:
+    """Hash of a fitted encoder's state: names, shapes, dtypes and bytes."""
+    h = hashlib.sha1()
+    for name in sorted(state):
+        value = np.ascontiguousarray(state[name])
+        h.update(f"{name}\0{value.shape}\0{value.dtype}\0".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()[:16]
+
+
+def checked_dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
+    """Store ``data`` with a Fletcher-32 checksum per chunk (scalars, which cannot be chunked, as they are)."""
+    data = np.asarray(data)
+    if data.ndim == 0 or data.size == 0:
+        group[name] = data
+    else:
+        group.create_dataset(name, data=data, chunks=True, fletcher32=True)
+
+
+class DamagedFile(BenchError):
+    """A cached file failed its checksum or could not be read."""
+
+
 @dataclass(frozen=True)
 class CacheKey:
     encoder: str  # spec string, for people
-    fingerprint: str  # encoder config and weights
+    fingerprint: str  # encoder config, weights and code version
     fit_data: str  # fingerprint of the images the encoder was fitted on ("" if it needs no fit)
     dataset: str
     split: str
     data: str  # fingerprint of this split's images and labels
 
     def digest(self) -> str:
-        blob = json.dumps({k: v for k, v in asdict(self).items() if k != "encoder"}, sort_keys=True)
+        blob = json.dumps({**{k: v for k, v in asdict(self).items() if k != "encoder"}, "format": FORMAT},
+                          sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
     def filename(self) -> str:
@@ -59,7 +92,10 @@ class CachedFeatures:
     attrs: dict
 
     def read(self, rows: np.ndarray | None = None, columns: slice | None = None) -> np.ndarray:
-        """Float32 features, optionally only ``rows`` (in that order) and ``columns``, read in blocks."""
+        """Float32 features, optionally only ``rows`` (in that order) and ``columns``, read in blocks.
+
+        Raises ``DamagedFile`` when a chunk fails its checksum.
+        """
         columns = columns or slice(0, self.dim)
         width = len(range(self.dim)[columns])
         if rows is None:
@@ -67,15 +103,15 @@ class CachedFeatures:
         out = np.empty((len(rows), width), np.float32)
         position = np.full(self.n_rows, -1, dtype=np.int64)
         position[rows] = np.arange(len(rows))
-        with h5py.File(self.path, "r") as f:
+        with self._open() as f:
             ds = f["features"]
             for start in range(0, self.n_rows, READ_BLOCK_ROWS):
                 where = position[start:start + READ_BLOCK_ROWS]
                 keep = where >= 0
                 if keep.all():
-                    out[where] = ds[start:start + READ_BLOCK_ROWS, columns]
+                    out[where] = self._checked(lambda: ds[start:start + READ_BLOCK_ROWS, columns])
                 elif keep.any():
-                    out[where[keep]] = ds[start:start + READ_BLOCK_ROWS, columns][keep]
+                    out[where[keep]] = self._checked(lambda: ds[start:start + READ_BLOCK_ROWS, columns])[keep]
         return out
 
     @classmethod
@@ -84,12 +120,37 @@ class CachedFeatures:
             return cls(Path(path), int(f.attrs["n_rows"]), int(f.attrs["dim"]), dict(f.attrs))
 
     def labels(self) -> np.ndarray:
-        with h5py.File(self.path, "r") as f:
-            return f["labels"][...]
+        with self._open() as f:
+            return self._checked(lambda: f["labels"][...])
 
     def encoder_state(self) -> dict[str, np.ndarray]:
-        with h5py.File(self.path, "r") as f:
-            return {k: v[...] for k, v in f["encoder_state"].items()} if "encoder_state" in f else {}
+        with self._open() as f:
+            if "encoder_state" not in f:
+                return {}
+            return self._checked(lambda: {k: v[...] for k, v in f["encoder_state"].items()})
+
+    def verify(self) -> None:
+        """Read every chunk once (checksums checked), raising ``DamagedFile`` on any failure."""
+        self.labels()
+        state = self.encoder_state()
+        if state_digest(state) != self.attrs.get("state_digest"):
+            raise DamagedFile(f"{self.path}: its encoder state does not match its recorded digest")
+        self.read()
+
+    @contextmanager
+    def _open(self):
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise DamagedFile(f"{self.path}: unreadable ({exc})") from None
+        with f:
+            yield f
+
+    def _checked(self, read):
+        try:
+            return read()
+        except OSError as exc:  # HDF5 reports a failed Fletcher-32 check as a failed read
+            raise DamagedFile(f"{self.path}: a chunk failed its checksum or could not be read ({exc})") from None
 
 
 class FeatureCache:
@@ -100,28 +161,53 @@ class FeatureCache:
         return self.root / "features" / key.filename()
 
     def lookup(self, key: CacheKey, warn=print) -> CachedFeatures | None:
+        """The complete, matching file of ``key``; a file that fails the checks is reported and removed."""
         path = self.path(key)
-        if not path.exists():
+        try:
+            seen = path.stat()
+        except FileNotFoundError:
             return None
         problem = _validate(path, key)
         if problem:
-            warn(f"ignoring cache file {path}: {problem}; rebuilding it")
-            path.unlink(missing_ok=True)
+            self.discard(path, problem, warn, seen)
             return None
         return CachedFeatures.open(path)
+
+    def discard(self, path: Path, problem: str, warn=print, seen: os.stat_result | None = None) -> None:
+        """Report a bad cache file in one line and remove it, unless another run has just replaced it."""
+        warn(f"ignoring cache file {path}: {problem}; rebuilding it")
+        try:
+            now = path.stat()
+        except FileNotFoundError:
+            return
+        if seen is None or (now.st_ino, now.st_mtime_ns) == (seen.st_ino, seen.st_mtime_ns):
+            path.unlink(missing_ok=True)
 
     @contextmanager
     def writer(self, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray, attrs: dict,
                encoder_state: dict[str, np.ndarray]):
-        """Stream feature batches into a temporary file (``append``); it is renamed into place when complete."""
+        """Stream feature batches into a temporary file (``append``); it is renamed into place when complete.
+
+        A failed write (a full disk, say) is one ``BenchError`` naming the file; nothing is left behind.
+        """
         path = self.path(key)
         remove_stale(path)  # left by a killed run
-        with atomic_write(path) as tmp, h5py.File(tmp, "w") as f:
-            rows = _Rows(f, key, n_rows, dim, labels, attrs, encoder_state)
-            yield rows
-            if rows.filled != n_rows:
-                raise RuntimeError(f"wrote {rows.filled} of {n_rows} rows")
-            f.attrs["complete"] = True
+        with atomic_write(path) as tmp:
+            f = h5py.File(tmp, "w")
+            completed = False
+            try:
+                rows = _Rows(f, path, key, n_rows, dim, labels, attrs, encoder_state)
+                yield rows
+                if rows.filled != n_rows:
+                    raise ValueError(f"{path}: wrote {rows.filled} of {n_rows} rows")
+                _write(path, lambda: f.attrs.__setitem__("complete", True))
+                completed = True
+            finally:
+                try:
+                    _write(path, f.close)  # HDF5 flushes here: a full disk can surface now
+                except BenchError:
+                    if completed:
+                        raise
 
     def entries(self) -> list[tuple[Path, dict]]:
         out = []
@@ -133,8 +219,12 @@ class FeatureCache:
                 out.append((path, {"error": "unreadable"}))
         return out
 
+    def files(self) -> list[Path]:
+        """Every file of the cache: features, decoded images, and temporaries of killed runs."""
+        return sorted(p for folder in ("features", "decoded") for p in (self.root / folder).glob("*") if p.is_file())
+
     def clear(self) -> int:
-        files = list((self.root / "features").glob("*.h5*")) + list((self.root / "decoded").glob("*.h5*"))
+        files = self.files()
         for path in files:
             path.unlink(missing_ok=True)
         return len(files)
@@ -148,6 +238,8 @@ def _validate(path: Path, key: CacheKey) -> str:
                 return "incomplete"
             if a.get("fingerprint") != key.fingerprint or a.get("data") != key.data:
                 return "fingerprint mismatch"
+            if int(a.get("format", 0)) != FORMAT:
+                return f"written in cache format {a.get('format', 1)}, not {FORMAT}"
             n = int(a["n_rows"])
             if f["features"].shape != (n, int(a["dim"])) or f["labels"].shape != (n,):
                 return f"row count mismatch (attrs say {n}, features {f['features'].shape})"
@@ -156,22 +248,39 @@ def _validate(path: Path, key: CacheKey) -> str:
     return ""
 
 
+def _write(path: Path, action):
+    """Run an HDF5 write; a failure (a full disk: h5py raises OSError or RuntimeError) is one line naming ``path``."""
+    try:
+        return action()
+    except (OSError, RuntimeError) as exc:
+        raise write_error(path, exc if isinstance(exc, OSError) else OSError(0, str(exc))) from None
+
+
 class _Rows:
     """The open file of a cache writer: features are appended batch by batch."""
 
-    def __init__(self, file: h5py.File, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray,
+    def __init__(self, file: h5py.File, path: Path, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray,
                  attrs: dict, encoder_state: dict[str, np.ndarray]):
-        self.attrs, self.n_rows, self.filled = file.attrs, n_rows, 0
-        self.features = file.create_dataset(
-            "features", shape=(n_rows, dim), dtype=np.float32,
-            chunks=(min(FEATURES_CHUNK_ROWS, max(n_rows, 1)), dim) if n_rows else None)
-        file["labels"] = labels
-        group = file.create_group("encoder_state")
-        for name, value in encoder_state.items():
-            group[name] = value
-        file.attrs.update({**asdict(key), **attrs, "n_rows": n_rows, "dim": dim, "version": __version__,
-                           "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "complete": False})
+        self.attrs, self.path, self.n_rows, self.filled = file.attrs, path, n_rows, 0
+
+        def layout():
+            self.features = file.create_dataset(
+                "features", shape=(n_rows, dim), dtype=np.float32, fletcher32=bool(n_rows),
+                chunks=(min(FEATURES_CHUNK_ROWS, n_rows), dim) if n_rows else None)
+            checked_dataset(file, "labels", labels)
+            group = file.create_group("encoder_state")
+            for name, value in encoder_state.items():
+                checked_dataset(group, name, value)
+            file.attrs.update({**asdict(key), **attrs, "n_rows": n_rows, "dim": dim, "version": __version__,
+                               "format": FORMAT, "state_digest": state_digest(encoder_state),
+                               "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "complete": False})
+
+        _write(path, layout)
 
     def append(self, batch: np.ndarray) -> None:
-        self.features[self.filled:self.filled + len(batch)] = batch
+        _write(self.path, lambda: self.features.__setitem__(slice(self.filled, self.filled + len(batch)), batch))
         self.filled += len(batch)
+
+    def note(self, name: str, value) -> None:
+        """Record an attribute (a timing, say) in the file being written."""
+        _write(self.path, lambda: self.attrs.__setitem__(name, value))

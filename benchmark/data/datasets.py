@@ -50,7 +50,7 @@ class Source:
     variant: str  # what the results call the data, e.g. "jpeg-q75-copy"
     location: Path
     classes: tuple[str, ...]
-    splits: dict  # split name -> zero-argument loader returning a Split
+    splits: dict  # split name -> loader returning a Split (``warn=`` receives one-line notices)
 
 
 # ---------------------------------------------------------------- locating data
@@ -93,10 +93,10 @@ def _cifar10_source(root: Path | None, cache_dir, download: bool) -> Source:
     if base is not None and (base / "cifar-10-batches-py").is_dir():
         batches = base / "cifar-10-batches-py"
         files = {"train": [batches / f"data_batch_{i}" for i in range(1, 6)], "test": [batches / "test_batch"]}
-        splits = {s: (lambda fs=fs: _read_cifar_batches(fs)) for s, fs in files.items()}
+        splits = {s: (lambda warn=print, fs=fs: _read_cifar_batches(fs)) for s, fs in files.items()}
         return Source("cifar10", "original", batches, CIFAR10_CLASSES, splits)
     if base is not None and (base / "train").is_dir() and (base / "test").is_dir():
-        splits = {s: (lambda s=s: cached_folder_split(base / s, CIFAR10_CLASSES, cache_dir))
+        splits = {s: (lambda warn=print, s=s: cached_folder_split(base / s, CIFAR10_CLASSES, cache_dir, warn))
                   for s in ("train", "test")}
         variant = "jpeg-q75-copy" if _has_jpeg(base / "test") else "image-folder"
         return Source("cifar10", variant, base, CIFAR10_CLASSES, splits)
@@ -158,10 +158,10 @@ def _svhn_source(root: Path | None, with_extra: bool) -> Source:
         raise _missing("svhn", f"svhn/{{{names}}}", root,
                        "pass --data-dir (or set BENCH_DATA_DIR) to the folder holding svhn/ with the .mat files "
                        "from http://ufldl.stanford.edu/housenumbers/")
-    splits = {s: (lambda s=s: read_svhn_mat(base / SVHN_FILES[s])) for s in ("train", "test")}
+    splits = {s: (lambda warn=print, s=s: read_svhn_mat(base / SVHN_FILES[s])) for s in ("train", "test")}
     if with_extra:
-        splits["train"] = lambda: _concat(read_svhn_mat(base / SVHN_FILES["train"]),
-                                          read_svhn_mat(base / SVHN_FILES["extra"]))
+        splits["train"] = lambda warn=print: _concat(read_svhn_mat(base / SVHN_FILES["train"]),
+                                                     read_svhn_mat(base / SVHN_FILES["extra"]))
     name = "svhn-extra" if with_extra else "svhn"
     return Source(name, "original", base, tuple(str(d) for d in range(10)), splits)
 
@@ -199,7 +199,8 @@ def _folder_source(path: Path, name: str, cache_dir) -> Source:
     classes = tuple(sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir()))
     if not classes:
         raise BenchError(f"{name}: {split_dirs['train']} has no class subfolders; expected <class>/<image>")
-    splits = {s: (lambda d=d: cached_folder_split(d, classes, cache_dir)) for s, d in split_dirs.items()}
+    splits = {s: (lambda warn=print, d=d: cached_folder_split(d, classes, cache_dir, warn))
+              for s, d in split_dirs.items()}
     return Source(name, "image-folder", path, classes, splits)
 
 

@@ -1,43 +1,57 @@
 """Image folders: decoding to uint8 32x32 RGB, and the cache of decoded splits.
 
-Decoding 60,000 JPEGs takes a while, so a decoded split is kept in the cache directory
-(an HDF5 file we write ourselves), keyed by the source files' names, sizes and mtimes.
+Decoding 60,000 JPEGs takes a while, so a decoded split is kept in the cache directory (an
+HDF5 file we write ourselves, Fletcher-32 checksummed), keyed by the content of the source
+files (xxHash over their names and bytes: half a second for 50,000 small JPEGs), so an image
+rewritten in place is decoded again even when its size and time stamp did not change.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
 import numpy as np
+import xxhash
 from PIL import Image
 
 from ..core.errors import BenchError
-from ..core.files import atomic_write
+from ..core.files import atomic_write, remove_stale
 from ..core.progress import bar
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SIZE = 32
 
 
-def list_images(folder: Path, classes: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
-    """Image files under ``folder/<class>/`` and their labels in the dataset's class order."""
+def list_images(folder: Path, classes: tuple[str, ...], warn=print) -> tuple[list[Path], np.ndarray]:
+    """Image files under ``folder/<class>/`` and their labels in the dataset's class order.
+
+    Every class needs a folder with at least one image; other files are skipped and counted.
+    """
     present = sorted(p.name for p in folder.iterdir() if p.is_dir())
     unknown = sorted(set(present) - set(classes))
     if unknown:
         raise BenchError(f"{folder}: unexpected class folders {unknown}; expected only {list(classes)}")
-    files, labels = [], []
+    missing = [c for c in classes if c not in present]
+    if missing:
+        raise BenchError(f"{folder}: class folders {missing} are missing; every split needs one folder per class "
+                         f"({', '.join(classes)})")
+    files, labels, skipped = [], [], []
     for label, cls in enumerate(classes):  # label order is the dataset's class order, never listing order
-        if not (folder / cls).is_dir():
-            continue
-        names = sorted(f for f in (folder / cls).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        entries = sorted(f for f in (folder / cls).iterdir() if f.is_file())
+        names = [f for f in entries if f.suffix.lower() in IMAGE_SUFFIXES]
+        if not names:
+            raise BenchError(f"{folder / cls}: no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))}); "
+                             "every class needs at least one")
+        skipped += [f for f in entries if f.suffix.lower() not in IMAGE_SUFFIXES]
         files += names
         labels += [label] * len(names)
-    if not files:
-        raise BenchError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    if skipped:
+        kinds = sorted({f.suffix.lower() or "(no suffix)" for f in skipped})
+        warn(f"{folder}: skipped {len(skipped)} files that are not images ({', '.join(kinds[:5])}), "
+             f"e.g. {skipped[0].relative_to(folder)}")
     return files, np.asarray(labels, dtype=np.int64)
 
 
@@ -63,26 +77,39 @@ def decode_all(files: list[Path], desc: str, size: int = SIZE) -> np.ndarray:
     return out
 
 
-def cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path | None):
+def content_key(folder: Path, files: list[Path], labels: np.ndarray) -> str:
+    """xxHash over every file's relative name and bytes, and the labels."""
+    h = xxhash.xxh3_128()
+    for f in files:
+        h.update(str(f.relative_to(folder)).encode() + b"\0")
+        h.update(f.read_bytes())
+    h.update(labels.tobytes())
+    return h.hexdigest()[:20]
+
+
+def cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path | None, warn=print):
     """A split read from ``folder/<class>/<image>``, decoded once and then read from the cache."""
+    from .cache import checked_dataset
     from .datasets import Split
 
-    files, labels = list_images(folder, classes)
-    listing = hashlib.sha1()
-    for f in files:
-        st = f.stat()
-        listing.update(f"{f.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    key = listing.hexdigest()[:16]
-    cached = Path(cache_dir) / "decoded" / f"{folder.name}-{key}.h5" if cache_dir else None
+    files, labels = list_images(folder, classes, warn)
+    cached = Path(cache_dir) / "decoded" / f"{folder.name}-{content_key(folder, files, labels)}.h5" if cache_dir else None
     if cached is not None and cached.is_file():
         try:
-            with h5py.File(cached, "r") as f:
-                return Split(f["images"][...], f["labels"][...])
-        except (OSError, KeyError):
-            cached.unlink(missing_ok=True)  # unreadable: decode again below
+            with h5py.File(cached, "r") as f:  # reading every chunk checks its Fletcher-32 checksum
+                split = Split(f["images"][...], f["labels"][...])
+            if len(split) == len(files):
+                return split
+            problem = f"holds {len(split)} images, not {len(files)}"
+        except (OSError, KeyError) as exc:
+            problem = f"damaged ({type(exc).__name__}: {exc})"
+        warn(f"ignoring decoded-image cache {cached}: {problem}; decoding again")
+        cached.unlink(missing_ok=True)
     split = Split(decode_all(files, f"decode {folder.name}"), labels)
     if cached is not None:
+        remove_stale(cached)
         with atomic_write(cached) as tmp, h5py.File(tmp, "w") as f:
-            f["images"], f["labels"] = split.images, split.labels
+            checked_dataset(f, "images", split.images)
+            checked_dataset(f, "labels", split.labels)
             f.attrs["source"] = str(folder)
     return split

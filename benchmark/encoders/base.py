@@ -8,6 +8,8 @@ import json
 import numpy as np
 import torch
 
+from ..core.errors import BenchError
+
 
 class Encoder:
     """Base class for feature extractors.
@@ -16,10 +18,15 @@ class Encoder:
     ``dim`` and ``transform``; those that learn from unlabeled training images set
     ``needs_fit`` and implement ``fit``, ``state`` and ``load_state`` so that the fitted
     state can be stored beside the cached features and restored without refitting.
+
+    ``version`` enters the fingerprint: bump it whenever a change to the code changes the
+    features, so that no cache file made by the old code is reused.
     """
 
     name: str = ""
+    version: int = 1
     needs_fit: bool = False
+    fit_distributed: bool = False  # fit() shares its work over torchrun ranks itself (else rank 0 fits alone)
     probe_scale: str = "standard"  # how the probe scales these features unless told: "standard" or "none"
 
     def __init__(self) -> None:
@@ -36,8 +43,8 @@ class Encoder:
 
     def fingerprint(self) -> str:
         """Changes whenever the features could change (before any fit on data)."""
-        blob = json.dumps({"name": self.name, "config": self.config(), "weights": self.weights_digest()},
-                          sort_keys=True, default=str)
+        blob = json.dumps({"name": self.name, "version": self.version, "config": self.config(),
+                           "weights": self.weights_digest()}, sort_keys=True, default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
     # --- shape
@@ -71,3 +78,14 @@ def to_unit_range(images: np.ndarray, device) -> torch.Tensor:
     """uint8 NHWC -> float32 NCHW in [-1, 1], the scaling of the DCGAN code (x / 127.5 - 1)."""
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def load_weights(module: torch.nn.Module, arrays: dict, source) -> None:
+    """Load weights (numpy arrays or tensors) into a network; one line naming ``source`` when they
+    belong to another architecture."""
+    try:
+        module.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
+    except RuntimeError as exc:  # missing or unexpected keys, size mismatches
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        raise BenchError(f"{source}: the weights do not fit this architecture ({lines[-1] if lines else exc}); "
+                         "was it trained with another --arch or --net?") from None

@@ -1,24 +1,38 @@
-"""Run an encoder over dataset splits into the feature cache, or reuse what is cached."""
+"""Run an encoder over dataset splits into the feature cache, or reuse what is cached.
+
+Cached files are verified (every chunk's checksum) before they are trusted. For an encoder
+fitted on data, every split must come from one fit: the files' state digests must agree, a
+missing split is extracted with the state stored beside the others, and files from
+different fits are all rebuilt from a new one.
+
+Under torchrun every rank extracts its contiguous share of each split's images and rank 0
+writes the single cache file. An encoder that can share its fit (DCGAN batchnorm
+statistics, summed over ranks) fits on every rank; any other fits on rank 0, whose state
+is then sent to the others.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from ..core.progress import bar
-from ..data.cache import CachedFeatures, CacheKey, FeatureCache
+from ..core import distributed
+from ..core.distributed import Shard
+from ..core.progress import chunks
+from ..data.cache import CachedFeatures, CacheKey, DamagedFile, FeatureCache
 from ..data.datasets import Split
 from ..encoders.base import Encoder
 
 
 @dataclass
 class Extracted:
-    features: dict[str, CachedFeatures]  # split name -> cached file
+    features: dict[str, CachedFeatures]  # split name -> cached file (rank 0 only under torchrun)
     extract_s: float  # fit + extraction seconds when the features were computed
     cached: bool  # every split came from the cache
-    read_s: float  # seconds this run spent reading cached features (0 when computed)
+    read_s: float  # seconds this run spent reading (and verifying) cached features (0 when computed)
 
 
 def cache_keys(encoder: Encoder, dataset: str, splits: dict[str, Split]) -> dict[str, CacheKey]:
@@ -28,47 +42,98 @@ def cache_keys(encoder: Encoder, dataset: str, splits: dict[str, Split]) -> dict
             for name, split in splits.items()}
 
 
+def trusted(cache: FeatureCache, keys: dict[str, CacheKey], needs_fit: bool, log=print) -> dict[str, CachedFeatures]:
+    """The cached splits that pass every check, read once in full; all or none of a fitted encoder's splits
+    when their states disagree."""
+    found = {}
+    for name, key in keys.items():
+        hit = cache.lookup(key, warn=log)
+        if hit is None:
+            continue
+        try:
+            hit.verify()
+        except DamagedFile as exc:
+            cache.discard(hit.path, str(exc).removeprefix(f"{hit.path}: "), log)
+            continue
+        found[name] = hit
+    if needs_fit and len({hit.attrs.get("state_digest") for hit in found.values()}) > 1:
+        for hit in found.values():
+            cache.discard(hit.path, "its split was extracted by another fit of the encoder", log)
+        return {}
+    return found
+
+
 def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: FeatureCache,
             batch_size: int = 256, log=print) -> Extracted:
     """Features of every split (the fit, when needed, uses the ``train`` split only)."""
+    shard = Shard.current()
     keys = cache_keys(encoder, dataset, splits)
-    found = {name: cache.lookup(key, warn=log) for name, key in keys.items()}
-    missing = [name for name, hit in found.items() if hit is None]
-    if not missing:
-        start = time.perf_counter()
-        for hit in found.values():
-            hit.read()  # time an actual full read, so the comparison below is honest
-        read_s = time.perf_counter() - start
-        extract_s = sum(float(hit.attrs.get("extract_s", 0.0)) for hit in found.values())
-        return Extracted(found, extract_s, True, read_s)
-
     start = time.perf_counter()
+    found = trusted(cache, keys, encoder.needs_fit, log) if shard.lead else {}
+    have = distributed.broadcast_flags([name in found for name in keys])
+    missing = [name for name, ok in zip(keys, have) if not ok]
+    if not missing:
+        read_s = time.perf_counter() - start
+        return Extracted(found, _recorded_s(found), True, read_s)
+
+    fit_start = time.perf_counter()
     if encoder.needs_fit:
-        if found.get("train") is not None:
-            encoder.load_state(found["train"].encoder_state())
-        else:
-            log(f"fitting {encoder.spec} on {len(splits['train'])} unlabeled training images")
-            encoder.fit(splits["train"].images, batch_size=batch_size)
-    fit_s = time.perf_counter() - start
+        _fit_or_restore(encoder, splits["train"].images, found, any(have), batch_size, shard, log)
+    fit_s = time.perf_counter() - fit_start
     for name in missing:
-        split = splits[name]
-        t0 = time.perf_counter()
-        with cache.writer(keys[name], len(split), encoder.dim, split.labels,
-                          {"spec": encoder.spec, "layers": _layers_attr(encoder)},
-                          encoder.state()) as writer:
-            with torch.inference_mode():
-                for i in bar(range(0, len(split), batch_size), desc=f"extract {name}",
-                             unit_scale=batch_size, unit="img"):
-                    writer.append(encoder.transform(split.images[i:i + batch_size]))
-            writer.attrs["extract_s"] = time.perf_counter() - t0 + (fit_s if name == "train" else 0.0)
-        found[name] = cache.lookup(keys[name], warn=log)
-    extract_s = sum(float(hit.attrs.get("extract_s", 0.0)) for hit in found.values())
-    return Extracted(found, extract_s, False, 0.0)
+        split, t0 = splits[name], time.perf_counter()
+        if shard.world == 1:
+            with cache.writer(keys[name], len(split), encoder.dim, split.labels, _attrs(encoder),
+                              encoder.state()) as writer:
+                for features in _transform(encoder, split.images, batch_size, f"extract {name}"):
+                    writer.append(features)
+                writer.note("extract_s", time.perf_counter() - t0 + (fit_s if name == "train" else 0.0))
+        else:
+            mine = np.concatenate(list(_transform(encoder, split.images[shard.rows(len(split))], batch_size,
+                                                  f"extract {name} (rank {shard.rank})")))
+            if shard.lead:
+                with cache.writer(keys[name], len(split), encoder.dim, split.labels, _attrs(encoder),
+                                  encoder.state()) as writer:
+                    distributed.gather_rows(mine, len(split), writer.append)
+                    writer.note("extract_s", time.perf_counter() - t0 + (fit_s if name == "train" else 0.0))
+            else:
+                distributed.gather_rows(mine, len(split), None)
+        if shard.lead:
+            found[name] = cache.lookup(keys[name], warn=log)
+    distributed.barrier()
+    return Extracted(found, _recorded_s(found) if shard.lead else 0.0, False, 0.0)
 
 
-def _layers_attr(encoder: Encoder) -> str:
+def _fit_or_restore(encoder: Encoder, images: np.ndarray, found: dict[str, CachedFeatures], restorable: bool,
+                    batch_size: int, shard: Shard, log) -> None:
+    """Give the encoder its fitted state: from a cached split of the same fit, else by fitting it."""
+    if restorable:  # another split of this fit is cached: extract the missing ones with the same state
+        encoder.load_state(distributed.broadcast_arrays(next(iter(found.values())).encoder_state()
+                                                        if shard.lead else None))
+        return
+    log(f"fitting {encoder.spec} on {len(images)} unlabeled training images"
+        + (f" ({shard.world} processes)" if shard.world > 1 else ""))
+    if shard.world == 1 or encoder.fit_distributed:
+        encoder.fit(images, batch_size=batch_size)
+        return
+    if shard.lead:
+        encoder.fit(images, batch_size=batch_size)
+    encoder.load_state(distributed.broadcast_arrays(encoder.state() if shard.lead else None))
+
+
+def _transform(encoder: Encoder, images: np.ndarray, batch_size: int, desc: str):
+    with torch.inference_mode():
+        for part in chunks(len(images), batch_size, desc, unit="img"):
+            yield encoder.transform(images[part])
+
+
+def _recorded_s(found: dict[str, CachedFeatures]) -> float:
+    return sum(float(hit.attrs.get("extract_s", 0.0)) for hit in found.values())
+
+
+def _attrs(encoder: Encoder) -> dict:
     layers = encoder.layers() or {}
-    return ";".join(f"{name}={s.start}:{s.stop}" for name, s in layers.items())
+    return {"spec": encoder.spec, "layers": ";".join(f"{name}={s.start}:{s.stop}" for name, s in layers.items())}
 
 
 def layer_slices(features: CachedFeatures) -> dict[str, slice]:

@@ -31,7 +31,7 @@ def labels_curve(rows: pd.DataFrame, dataset: str, path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for encoder, group in rows.groupby("encoder"):
-        best = group.sort_values(["val_acc", "time"]).groupby("per_class").tail(1).sort_values("per_class")
+        best = group.sort_values(["certified", "val_acc", "time"]).groupby("per_class").tail(1).sort_values("per_class")
         ci = best.test_acc_ci95.fillna(0)
         ax.plot(best.per_class, best.test_acc, marker="o", label=encoder)
         ax.fill_between(best.per_class, best.test_acc - ci, best.test_acc + ci, alpha=0.2)

@@ -9,6 +9,8 @@ shows its difference to the published figure of its encoder family.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import os
 import re
 from pathlib import Path
@@ -19,7 +21,7 @@ from ..core.errors import BenchError
 from ..core.files import write_text
 from ..encoders import pretrained
 from ..probe.solver import DEFAULT_GAP, certified_gaps
-from . import published
+from . import published, results
 
 UNCERTIFIED = "†"
 
@@ -29,6 +31,8 @@ COMPARE_MARKERS = ("<!-- bench:compare:start -->", "<!-- bench:compare:end -->")
 THROUGHPUT_MARKERS = ("<!-- bench:throughput:start -->", "<!-- bench:throughput:end -->")
 MODELS_MARKERS = ("<!-- bench:models:start -->", "<!-- bench:models:end -->")
 TIMINGS_MARKERS = ("<!-- bench:timings:start -->", "<!-- bench:timings:end -->")
+SPEED_MARKERS = ("<!-- bench:speed:start -->", "<!-- bench:speed:end -->")
+VARIANTS_MARKERS = ("<!-- bench:extraction-variants:start -->", "<!-- bench:extraction-variants:end -->")
 
 
 def comparisons(folder: Path) -> str:
@@ -38,23 +42,62 @@ def comparisons(folder: Path) -> str:
     return "\n".join(blocks)
 
 
-def load_rows(path) -> pd.DataFrame:
+NUMERIC = ("dims", "C", "tol", "val_acc", "test_acc", "test_acc_std", "test_acc_ci95", "draws", "per_class",
+           "val_size", "n_train", "n_test", "extract_s", "fit_s", "peak_rss_gb", "seed", "gap", "search_gap",
+           "passes", "limit")
+
+
+def load_rows(path, warn=print) -> pd.DataFrame:
+    """Every well-formed row of a results file; a malformed line is named in one warning and skipped."""
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"{path}: no results yet; run `bench run DATASET --features ENCODER` first")
-    rows = pd.read_csv(path, dtype={"layer": str, "encoder": str})
-    for column in ("gap", "search_gap"):  # rows from before the certified probe have neither
-        rows[column] = pd.to_numeric(rows[column], errors="coerce") if column in rows else float("nan")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BenchError(f"{path}: not a text CSV file; give a results file written by bench run") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    unknown = sorted(set(header) - set(results.COLUMNS))
+    if not header or unknown:
+        raise BenchError(f"{path}: columns {unknown[:5] or '(none)'} are not result columns; "
+                         "give a results file written by bench run")
+    good = []
+    for fields in reader:
+        if fields == header:
+            warn(f"warning: {path} line {reader.line_num}: a repeated header; skipped")
+        elif len(fields) != len(header):
+            warn(f"warning: {path} line {reader.line_num}: {len(fields)} fields where the header has "
+                 f"{len(header)}; skipped")
+        else:
+            good.append(fields)
+    rows = pd.DataFrame(good, columns=header).replace("", None)
+    for column in results.COLUMNS:
+        if column not in rows:
+            rows[column] = None
+    for column in NUMERIC:
+        rows[column] = pd.to_numeric(rows[column], errors="coerce")
+    broken = rows["test_acc"].isna() | rows["val_acc"].isna()
+    for index in rows.index[broken]:
+        warn(f"warning: {path}: the row of {rows.at[index, 'time']} ({rows.at[index, 'encoder']}) has no numeric "
+             "accuracy; skipped")
+    rows = rows[~broken].copy()
+    rows["layer"] = rows["layer"].fillna("")
     rows["certified"] = [certified_gaps(g, s) for g, s in zip(rows["gap"], rows["search_gap"])]
     return rows
+
+
+def whole_dataset(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows the leaderboard, timings and figures use: whole datasets only (no --limit runs)."""
+    return rows[rows["limit"].isna()]
 
 
 def best_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, protocol, encoder): a certified row before any other, then the best validation accuracy."""
     rows = rows[rows["layer"].fillna("").isin(["", "all"])]
-    rows = rows.sort_values(["certified", "val_acc", "time"]).groupby(["dataset", "protocol", "encoder"],
-                                                                      as_index=False).tail(1)
-    return rows.sort_values(["dataset", "protocol", "test_acc"], ascending=[True, True, False])
+    rows = rows.sort_values(["certified", "val_acc", "time"]).groupby(
+        ["dataset", "data_variant", "protocol", "encoder"], as_index=False).tail(1)
+    return rows.sort_values(["dataset", "data_variant", "protocol", "test_acc"], ascending=[True, True, True, False])
 
 
 def _family(spec: str) -> str:
@@ -67,12 +110,12 @@ def _family(spec: str) -> str:
     return entry.meta.get("encoder", name) if entry else name
 
 
-def tables(rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
-    """One display table per (dataset, protocol), ours and published rows together."""
+def tables(rows: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
+    """One display table per (dataset, data variant, protocol), ours and published rows together."""
     best = best_rows(rows)
     refs = pd.DataFrame(published.ROWS, columns=["dataset", "protocol", "method", "family", "acc", "std"])
     out = {}
-    for (dataset, protocol), group in best.groupby(["dataset", "protocol"], sort=True):
+    for (dataset, variant, protocol), group in best.groupby(["dataset", "data_variant", "protocol"], sort=True):
         ref = refs[(refs.dataset == dataset.split("-")[0]) & (refs.protocol == protocol)]
         ref_acc = dict(zip(ref.family, ref.acc))
         table = pd.DataFrame({
@@ -86,17 +129,17 @@ def tables(rows: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
             "scale": group["scale"].fillna(""),
             "draws": group["draws"].astype(int).astype(str),
             "solver": group["solver"],
-            "data": group["data_variant"],
             "extract s": group["extract_s"].map(lambda v: f"{v:.0f}"),
             "fit s": group["fit_s"].map(lambda v: f"{v:.0f}"),
             "device": group["device"],
             "n train/test": [f"{a}/{b}" for a, b in zip(group["n_train"], group["n_test"])],
+            "trained": group["encoder"].map(budget_note),
         })
         published_rows = pd.DataFrame({
             "encoder": [f"*{m}* (published)" for m in ref.method],
             "test acc %": [_pm(a, s) for a, s in zip(ref["acc"], ref["std"])],
         })
-        out[(dataset, protocol)] = pd.concat([table, published_rows], ignore_index=True).astype(object).fillna("")
+        out[(dataset, variant, protocol)] = pd.concat([table, published_rows], ignore_index=True).astype(object).fillna("")
     return out
 
 
@@ -168,6 +211,41 @@ def timings_table(rows: pd.DataFrame) -> str:
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
+def speed_table(path: Path) -> str:
+    """``scripts/timings.py``: old and new path per speed target, from the latest invocation."""
+    rows = pd.read_csv(path)
+    rows = rows[rows.time.isin(rows[rows.path == "new"].time.tail(1))
+                | rows.time.isin(rows[rows.path == "old"].time.tail(1))]
+    old, new = (rows[rows.path == p].set_index("case") for p in ("old", "new"))
+    table = pd.DataFrame({
+        "run": new.index, "target s": new.target_s.astype(int).astype(str),
+        "old s": [f"{old.seconds[c]:.1f}" if c in old.index else "" for c in new.index],
+        "new s": new.seconds.map(lambda v: f"{v:.1f}"),
+        "speed-up": [f"{old.seconds[c] / new.seconds[c]:.1f}x" if c in old.index else "" for c in new.index],
+        "target met": ["yes" if s <= t else "no" for s, t in zip(new.seconds, new.target_s)],
+        "test acc % old / new": [f"{old.test_acc[c]:.2f} / {new.test_acc[c]:.2f}" if c in old.index else ""
+                                 for c in new.index],
+        "gap new": new.gap.map(_gap),
+    })
+    commits = f"old `{old.commit.iloc[0]}`, new `{new.commit.iloc[0]}`" if len(old) else f"new `{new.commit.iloc[0]}`"
+    return (table.to_markdown(index=False, disable_numparse=True) +
+            f"\n\nMeasured {new.time.iloc[0]} by `scripts/timings.py` ({commits}; 1-minute load "
+            f"{new.load_1min.iloc[0]:.2f} at the start).\n")
+
+
+def variants_table(path: Path) -> str:
+    """``scripts/extraction-variants.sh``: the headline's extraction options against accuracy and time."""
+    rows = load_rows(path)
+    rows = rows.sort_values("time").groupby("encoder", as_index=False).tail(1).sort_values("time")
+    table = pd.DataFrame({
+        "features": rows.encoder.map(lambda e: f"`{e}`"), "extract s": rows.extract_s.map(lambda v: f"{v:.1f}"),
+        "val acc %": rows.val_acc.map(lambda v: f"{v:.2f}"), "test acc %": rows.test_acc.map(lambda v: f"{v:.2f}"),
+        "C": rows.C.map(lambda c: f"{c:.3g}"), "gap": rows.gap.map(_gap), "peak RSS GB": rows.peak_rss_gb.map(
+            lambda v: f"{v:.2f}"), "device": rows.device, "measured": rows.time,
+    })
+    return table.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
 def throughput_table(path: Path) -> str:
     """Markdown table of ``bench train throughput``: the latest row per architecture and device."""
     rows = pd.read_csv(path).sort_values("time").groupby(["arch", "device"], as_index=False).tail(1)
@@ -181,21 +259,44 @@ def throughput_table(path: Path) -> str:
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
+def _trained(entry) -> dict:
+    return entry.meta["training"]
+
+
+def budget_note(spec: str) -> str:
+    """A short budget note for rows of a model this project trained (empty for every other row)."""
+    entry = pretrained.manifest().get(spec.split(":")[0])
+    if entry is None or "encoder" not in entry.meta:
+        return ""
+    t = _trained(entry)
+    seen = f", {t['images_seen'] / 1e6:.1f} M images" if "images_seen" in t else ""
+    return f"trained here: {t['wall_s']:.0f} s on {t['machine']}{seen}"
+
+
 def models_table() -> str:
     """The models this project trained (pretrained/manifest.toml entries with an ``encoder``), with their budgets."""
     entries = [e for e in pretrained.manifest().values() if "encoder" in e.meta]
     if not entries:
         return ""
+
+    def count(e, key):
+        return f"{_trained(e)[key]:,}" if key in _trained(e) else ""
+
     table = pd.DataFrame({
         "encoder": [f"`{e.name}`" for e in entries],
         "network": [e.meta["architecture"] for e in entries],
-        "trained": [", ".join(f"{k} {v}" for k, v in e.meta["training"].items() if k in ("epochs", "steps", "classes"))
-                    for e in entries],
-        "batch": [e.meta["training"]["batch_size"] for e in entries],
-        "wall s": [f"{e.meta['training']['wall_s']:.0f}" for e in entries],
-        "machine": [e.meta["training"]["machine"] for e in entries],
-        "seed": [e.meta["training"]["seed"] for e in entries],
-        "data": [e.meta["training"]["data"] for e in entries],
+        "device": [_trained(e)["machine"] for e in entries],
+        "wall s": [f"{_trained(e)['wall_s']:.0f}" for e in entries],
+        "images seen": [count(e, "images_seen") for e in entries],
+        "epochs": [count(e, "epochs") for e in entries],
+        "steps": [count(e, "steps") for e in entries],
+        "classes": [count(e, "classes") for e in entries],
+        "surrogate acc": [f"{_trained(e)['surrogate_acc']:.2f}" if "surrogate_acc" in _trained(e) else ""
+                          for e in entries],
+        "batch": [_trained(e)["batch_size"] for e in entries],
+        "stored as": [e.meta.get("dtype", "float32") for e in entries],
+        "seed": [_trained(e)["seed"] for e in entries],
+        "data": [_trained(e)["data"] for e in entries],
     })
     text = table.to_markdown(index=False, disable_numparse=True) + "\n"
     for e in entries:
@@ -206,21 +307,23 @@ def models_table() -> str:
 
 
 def draw_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:
-    """PNG figures per dataset: accuracy against labels per class, and accuracy per layer."""
+    """PNG figures per dataset and data variant: accuracy against labels per class, and accuracy per layer."""
     from . import figures
 
     out = {}
-    for dataset in sorted(rows.dataset.unique()):
-        made = [figures.labels_curve(rows, dataset, folder / f"{dataset}-labels.png"),
-                figures.per_layer(rows, dataset, folder / f"{dataset}-layers.png")]
-        out[dataset] = [p for p in made if p is not None]
+    for (dataset, variant), group in rows.groupby(["dataset", "data_variant"], sort=True):
+        stem = f"{dataset}-{variant}"
+        made = [figures.labels_curve(group, dataset, folder / f"{stem}-labels.png"),
+                figures.per_layer(group, dataset, folder / f"{stem}-layers.png")]
+        out[stem] = [p for p in made if p is not None]
     return out
 
 
 def markdown(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None, relative_to: Path = Path(".")) -> str:
     parts = []
-    for (dataset, protocol), table in tables(rows).items():
-        parts.append(f"### {dataset} · protocol `{protocol}`\n\n{table.to_markdown(index=False, disable_numparse=True)}\n")
+    for (dataset, variant, protocol), table in tables(rows).items():
+        parts.append(f"### {dataset} ({variant}) · protocol `{protocol}`\n\n"
+                     f"{table.to_markdown(index=False, disable_numparse=True)}\n")
     for dataset, paths in (figures or {}).items():
         for path in paths:
             parts.append(f"![{path.stem}]({os.path.relpath(path, relative_to)})\n")
@@ -233,7 +336,7 @@ def markdown(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None, r
 
 def html(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None) -> str:
     """One standalone page: tables, and figures inlined as data URIs."""
-    body = "".join(f"<h3>{d} · {p}</h3>{t.to_html(index=False, border=0)}" for (d, p), t in tables(rows).items())
+    body = "".join(f"<h3>{d} ({v}) · {p}</h3>{t.to_html(index=False, border=0)}" for (d, v, p), t in tables(rows).items())
     for paths in (figures or {}).values():
         for path in paths:
             data = base64.b64encode(path.read_bytes()).decode()
@@ -249,17 +352,19 @@ def replace_section(document: str, body: str, start: str = START, end: str = END
     return document.rstrip() + "\n\n" + block + "\n"
 
 
-def update_document(results_path: Path, out: Path) -> str:
+def update_document(results_path: Path, out: Path, warn=print) -> str:
     """Rewrite every generated section of ``out`` (BENCHMARKS.md) from the files beside ``results_path``.
 
     Returns the leaderboard section's text. Figures go to ``figures/`` beside the results.
     """
     folder = Path(results_path).parent
-    rows = load_rows(results_path)
+    rows = whole_dataset(load_rows(results_path, warn))
     text = markdown(rows, draw_figures(rows, folder / "figures"), relative_to=out.parent)
     document = out.read_text() if out.exists() else "# Benchmarks\n"
-    speeds = folder / "train-throughput.csv"
-    sections = [(text, (START, END)), (solver_table(folder / "solvers.csv"), SOLVER_MARKERS),
+    speeds, timings, variants = (folder / f"{name}.csv" for name in ("train-throughput", "timings",
+                                                                       "extraction-variants"))
+    sections = [(speed_table(timings) if timings.is_file() else "", SPEED_MARKERS),
+                (variants_table(variants) if variants.is_file() else "", VARIANTS_MARKERS),(text, (START, END)), (solver_table(folder / "solvers.csv"), SOLVER_MARKERS),
                 (timings_table(rows), TIMINGS_MARKERS), (models_table(), MODELS_MARKERS),
                 (throughput_table(speeds) if speeds.is_file() else "", THROUGHPUT_MARKERS),
                 (comparisons(folder), COMPARE_MARKERS)]
@@ -270,9 +375,9 @@ def update_document(results_path: Path, out: Path) -> str:
     return text
 
 
-def render(results_path: Path, fmt: str) -> str:
+def render(results_path: Path, fmt: str, warn=print) -> str:
     """The leaderboard as ``csv`` or a standalone ``html`` page (figures inlined)."""
-    rows = load_rows(results_path)
+    rows = whole_dataset(load_rows(results_path, warn))
     if fmt == "csv":
         return best_rows(rows).to_csv(index=False)
     return html(rows, draw_figures(rows, Path(results_path).parent / "figures"))

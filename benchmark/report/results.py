@@ -15,7 +15,7 @@ COLUMNS = (
     "time", "dataset", "data_variant", "protocol", "encoder", "fingerprint", "dims", "layer",
     "C", "c_grid", "scale", "solver", "tol", "precision", "val_acc", "test_acc", "test_acc_std", "test_acc_ci95",
     "draws", "per_class", "val_size", "n_train", "n_test", "extract_s", "fit_s", "peak_rss_gb",
-    "device", "version", "seed", "gap", "search_gap", "passes",
+    "device", "version", "seed", "gap", "search_gap", "passes", "limit",
 )
 DEFAULT_PATH = Path("results") / "runs.csv"
 
