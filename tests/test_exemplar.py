@@ -5,7 +5,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from benchmark import cli
+from benchmark.cli import commands as cli
 from benchmark.training import augment
 from benchmark.encoders import registry
 from benchmark.core.errors import BenchError

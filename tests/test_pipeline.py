@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from benchmark import cli
+from benchmark.cli import commands as cli
 from benchmark.data.cache import FeatureCache
 from benchmark.data.datasets import Split
 from benchmark.encoders import registry

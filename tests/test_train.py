@@ -8,7 +8,7 @@ import torch
 import torch.multiprocessing as mp
 from click.testing import CliRunner
 
-from benchmark import cli
+from benchmark.cli import commands as cli
 from benchmark.encoders import registry
 from benchmark.core.errors import BenchError
 from benchmark.training.checkpoints import CHECKPOINT

@@ -13,18 +13,20 @@ import sys
 import click
 
 from ..core.errors import BenchError
-from . import data, models, report, run, train  # noqa: F401  (each registers its commands on ``cli``)
-from .options import cli
 
 
 def main():
+    """The ``bench`` script. Commands are imported here, inside the handlers, so that Ctrl-C
+    while torch loads is one line too."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C checkpoints, even if started ignoring it
     try:
+        from .commands import cli
+
         cli.main(standalone_mode=False)
     except (BenchError, FloatingPointError) as exc:  # FloatingPointError: the probe's solver diverged
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

@@ -4,27 +4,32 @@ from __future__ import annotations
 
 import click
 
+from . import options
 from .options import cli, export_weights_dir, log
 
 
 @cli.command("encoders")
-def list_encoders():
-    """List every encoder name with a line each (built-ins and installed plug-ins)."""
+@click.option("--verbose", "-v", is_flag=True, help="Also list each encoder's options: type, default and meaning.")
+def list_encoders(verbose):
+    """List every encoder name with a line each (built-ins, the project's trained models, installed plug-ins)."""
     from ..encoders import registry
 
     for name, factory in registry.available().items():
-        click.echo(f"{name:<16} {registry.describe(factory)}")
+        click.echo(f"{name:<26} {registry.describe(factory)}")
+        if verbose:
+            for option in registry.options_of(factory):
+                click.echo(f"    {option.line()}")
 
 
 @cli.group("pretrained")
 def pretrained_group():
-    """The registry of pretrained encoders (pretrained/manifest.toml)."""
+    """The registry of pretrained encoders: the paper's released weights and the models trained here."""
 
 
 @pretrained_group.command("list")
-@click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=click.Path(file_okay=False))
+@options.weights_dir
 def pretrained_list(weights_dir):
-    """Each model and which of its files are present and verified."""
+    """Each model, what it is (paper figures or training budget) and which of its files are present and verified."""
     from ..encoders import pretrained
 
     export_weights_dir(weights_dir)
@@ -32,7 +37,7 @@ def pretrained_list(weights_dir):
         states = pretrained.status(entry)
         counts = {s: sum(1 for _, x in states if x == s) for s in ("verified", "missing", "BAD HASH")}
         click.echo(f"{entry.name}: {entry.meta['title']}")
-        click.echo(f"  paper: {entry.meta['paper']}")
+        click.echo(f"  {pretrained.provenance(entry)}")
         click.echo("  files: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
         for f, state in states:
             if state != "verified":
@@ -43,30 +48,34 @@ def pretrained_list(weights_dir):
 @click.argument("run", type=click.Path(exists=True))
 @click.option("--name", required=True, help="Registry name, e.g. dcgan-tinyimagenet-small; becomes an encoder name.")
 @click.option("--title", required=True, help="One line: what was trained on what.")
-def pretrained_export(run, name, title):
-    """Add a `bench train` run's encoder weights (a few MB, no optimiser state) to pretrained/."""
+@click.option("--half", is_flag=True, help="Store the weights in float16 (half the size; say so in the title).")
+def pretrained_export(run, name, title, half):
+    """Add a `bench train` run's encoder weights (no optimiser state) to pretrained/."""
     from ..encoders import pretrained
 
-    entry = pretrained.export_run(run, name, title)
+    entry = pretrained.export_run(run, name, title, half=half)
     click.echo(f"wrote {pretrained.PROJECT_DIR / entry.folder / 'weights.npz'} and the [{name}] entry of "
                f"{pretrained.MANIFEST}; evaluate with --features {name}")
 
 
 @pretrained_group.command("fetch")
 @click.argument("name")
-def pretrained_fetch(name):
-    """Download NAME's missing files into the cache and verify them."""
+@options.weights_dir
+def pretrained_fetch(name, weights_dir):
+    """Download NAME's missing files (into --weights-dir, else the cache) and verify them."""
     from ..encoders import pretrained
 
-    count = pretrained.fetch(pretrained.entry(name), progress=log)
+    export_weights_dir(weights_dir)
+    count = pretrained.fetch(pretrained.entry(name), weights_dir, progress=log)
     click.echo(f"{name}: {count} files fetched; all files present and verified")
 
 
 @cli.command()
 @click.argument("model", type=click.Choice(["dcgan-svhn"]))
-@click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--seed", default=0, show_default=True)
-@click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=click.Path(file_okay=False))
+@click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False),
+              help="PNG file the 8x8 grid is written to.")
+@options.seed("Seeds the 64 latent vectors.")
+@options.weights_dir
 def samples(model, out, seed, weights_dir):
     """Render an 8x8 grid from a released generator (checks the port's kernel orientation)."""
     from ..encoders.dcgan import load_released_generator

@@ -1,4 +1,9 @@
-"""What the commands share: the group they hang on, common options and the log line writer."""
+"""What the commands share: the group they hang on, common options and the log line writer.
+
+Every option is declared once here when more than one command takes it, with its type,
+range and help, so the same name means the same thing everywhere and bad values stop at
+the command line in one line.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +22,45 @@ def log(message: str) -> None:
     click.echo(message, err=True)
 
 
-def data_options(f):
-    f = click.option("--data-dir", envvar="BENCH_DATA_DIR", type=click.Path(file_okay=False),
-                     help="Folder holding cifar10/, svhn/ (or set BENCH_DATA_DIR).")(f)
-    f = click.option("--cache-dir", envvar="BENCH_CACHE_DIR", type=click.Path(file_okay=False),
-                     help="Feature cache (default ~/.cache/bench, or BENCH_CACHE_DIR).")(f)
-    f = click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=click.Path(file_okay=False),
-                     help="Folder searched for pretrained weights (or BENCH_WEIGHTS_DIR).")(f)
-    return f
+def _stack(*decorators):
+    def apply(f):
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+data_dir = click.option("--data-dir", envvar="BENCH_DATA_DIR", type=click.Path(file_okay=False),
+                        help="Folder holding cifar10/ and svhn/ (or set BENCH_DATA_DIR).")
+cache_dir = click.option("--cache-dir", envvar="BENCH_CACHE_DIR", type=click.Path(file_okay=False),
+                         help="Feature and decoded-image cache (default ~/.cache/bench, or set BENCH_CACHE_DIR).")
+weights_dir = click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=click.Path(file_okay=False),
+                           help="Folder holding the paper's released weights, e.g. ../shared/pretrained/dcgan_code "
+                                "(or set BENCH_WEIGHTS_DIR).")
+data_options = _stack(data_dir, cache_dir, weights_dir)
+device = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                      help="Where encoders and the probe run; auto picks CUDA when PyTorch sees a GPU.")
+batch_size = click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1),
+                          help="Images per encoder call while extracting features.")
+limit = click.option("--limit", type=click.IntRange(min=1),
+                     help="Use a seeded random subset of N images per split, for a quick look (rows say so and "
+                          "stay out of the leaderboard).")
+val_size = click.option("--val-size", default=10_000, show_default=True, type=click.IntRange(min=10),
+                        help="Validation images carved from the training set to choose C (at most a fifth of it).")
+per_class = click.option("--per-class", default=400, show_default=True, type=click.IntRange(min=1),
+                         help="Labelled images per class in each draw of the few protocol.")
+draws = click.option("--draws", default=10, show_default=True, type=click.IntRange(min=2),
+                     help="Random draws of the few protocol (at least 2, for an interval).")
+scale = click.option("--scale", type=click.Choice(["standard", "none"]),
+                     help="standard: per-feature mean and deviation of the fitting rows; none: raw features. "
+                          "Default: the encoder's own (none for DCGAN discriminators, as the original code; "
+                          "else standard).")
+yes = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+def seed(help_text: str):
+    return click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help=help_text)
 
 
 def export_weights_dir(weights_dir):

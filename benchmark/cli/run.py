@@ -1,4 +1,4 @@
-"""``bench run``, ``bench compare``, ``bench solvers``: evaluate encoders on a dataset."""
+"""``bench run``, ``bench extract``, ``bench compare``, ``bench solvers``: evaluate encoders on a dataset."""
 
 from __future__ import annotations
 
@@ -6,96 +6,155 @@ from pathlib import Path
 
 import click
 
+from ..probe.protocols import PROTOCOLS
 from ..probe.solver import DEFAULT_GAP, SOLVERS, ProbeConfig
 from ..report import results
-from .options import cli, data_options, export_weights_dir, log
+from . import options
+from .options import cli, export_weights_dir, log
+
+features = click.option("--features", "spec", required=True,
+                        help="Encoder spec NAME[:key=value,...], e.g. pixels or dcgan-imagenet:layers=1-4 "
+                             "(`bench encoders --verbose` lists names and options).")
+protocol = click.option("--protocol", type=click.Choice(PROTOCOLS), default="full", show_default=True,
+                        help="full: C on validation, refit on all training images; few: --per-class labels per "
+                             "class in --draws draws; svhn-1000: the paper's SVHN protocol.")
+probe_options = options._stack(
+    click.option("--solver", type=click.Choice(SOLVERS), default="torch", show_default=True,
+                 help="torch: our certified L2-SVM; liblinear: scikit-learn's LinearSVC, for reference."),
+    click.option("--precision", type=click.Choice(["auto", "float32", "mixed"]), default="auto", show_default=True,
+                 help="torch solver: mixed reads a bfloat16 copy of the features for CG's Hessian products (the "
+                      "gradient and the gap stay float32); auto picks mixed where bfloat16 is native."),
+    click.option("--gap", default=DEFAULT_GAP, show_default=True, type=click.FloatRange(min=0, min_open=True),
+                 help="torch solver: stop every fit at this relative primal-dual gap (certified, recorded per row)."),
+    click.option("--fit-time-limit", type=click.FloatRange(min=0, min_open=True),
+                 help="torch solver: seconds per fit; a fit stopped by it is recorded as not certified."),
+    options.scale,
+)
+
+
+def _options(data_dir, cache_dir, weights_dir, device, **kw):
+    """RunOptions for this process: weights folder exported, torchrun's process group joined."""
+    from ..core.devices import init_distributed, resolve_device
+    from ..pipeline.run import RunOptions
+
+    export_weights_dir(weights_dir)
+    return RunOptions(data_dir=data_dir, cache_dir=cache_dir, device=init_distributed(resolve_device(device)), **kw)
 
 
 @cli.command()
 @click.argument("dataset")
-@click.option("--features", "spec", required=True, help="Encoder spec, e.g. pixels or dcgan-imagenet:layers=1-4.")
-@data_options
+@features
+@options.data_options
 @click.option("--download", is_flag=True, help="Fetch the dataset with torchvision where there is internet.")
-@click.option("--protocol", default="full", show_default=True, help="full, few or svhn-1000.")
-@click.option("--per-class", default=400, show_default=True, help="Labels per class for the few protocol.")
-@click.option("--draws", default=10, show_default=True, help="Random draws for the few protocol.")
+@protocol
+@options.per_class
+@options.draws
 @click.option("--per-layer", is_flag=True, help="Also probe each layer's features alone.")
 @click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
-              type=click.Path(dir_okay=False), help="CSV file the result row is appended to.")
-@click.option("--seed", default=0, show_default=True, help="Seeds the validation split, draws and encoders.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--batch-size", default=256, show_default=True)
-@click.option("--limit", type=int, help="Use a random subset of N images per split, for a quick look.")
-@click.option("--val-size", default=10_000, show_default=True, help="Validation images carved from train.")
-@click.option("--solver", type=click.Choice(SOLVERS), default="torch", show_default=True,
-              help="torch: our L2-SVM; liblinear: scikit-learn's LinearSVC, for reference.")
-@click.option("--precision", type=click.Choice(["auto", "float32", "mixed"]), default="auto", show_default=True,
-              help="torch solver: mixed reads a bfloat16 copy of the features for CG's Hessian products (the "
-                   "gradient and the gap stay float32); auto picks mixed where bfloat16 is native (CUDA, AVX512-BF16).")
-@click.option("--gap", default=DEFAULT_GAP, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="torch solver: stop every fit at this relative primal-dual gap (certified, recorded per row).")
-@click.option("--fit-time-limit", type=click.FloatRange(min=0, min_open=True),
-              help="torch solver: seconds per fit; a fit stopped by it is recorded as not certified.")
-@click.option("--scale", type=click.Choice(["standard", "none"]),
-              help="standard: per-feature mean and deviation of the fitting rows; none: raw features. "
-                   "Default: the encoder's own (none for DCGAN discriminators, as the original code; else standard).")
+              type=click.Path(dir_okay=False), help="CSV file the result row is appended to (checked first).")
+@options.seed("Seeds the validation split, the draws and the encoders.")
+@options.device
+@options.batch_size
+@options.limit
+@options.val_size
+@probe_options
 def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per_class, draws, per_layer,
         results_path, seed, device, batch_size, limit, val_size, solver, precision, gap, fit_time_limit, scale):
-    """Evaluate encoder SPEC on DATASET (cifar10, svhn, svhn-extra, folder:PATH)."""
-    from ..pipeline.run import RunOptions, run as run_benchmark, summary
+    """Evaluate encoder SPEC on DATASET (cifar10, svhn, svhn-extra, folder:PATH).
 
-    export_weights_dir(weights_dir)
-    opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, results=results_path, seed=seed, device=device,
-                      batch_size=batch_size, limit=limit, download=download, protocol=protocol,
-                      val_size=val_size, per_class=per_class, draws=draws, per_layer=per_layer,
-                      probe=ProbeConfig(solver=solver, gap=gap, precision=precision, scale=scale or "",
-                                        fit_time_limit=fit_time_limit))
+    Under torchrun, every process extracts its share of the images and the first probes once.
+    """
+    from ..pipeline.run import run as run_benchmark, summary
+
+    opts = _options(data_dir, cache_dir, weights_dir, device, results=results_path, seed=seed,
+                    batch_size=batch_size, limit=limit, download=download, protocol=protocol, val_size=val_size,
+                    per_class=per_class, draws=draws, per_layer=per_layer,
+                    probe=ProbeConfig(solver=solver, gap=gap, precision=precision, scale=scale or "",
+                                      fit_time_limit=fit_time_limit))
     for row in run_benchmark(dataset, spec, opts, log=log):
         click.echo(summary(row))
+
+
+@cli.command()
+@click.argument("dataset")
+@features
+@options.data_options
+@click.option("--download", is_flag=True, help="Fetch the dataset with torchvision where there is internet.")
+@options.seed("Seeds the encoder (and a --limit subset).")
+@options.device
+@options.batch_size
+@options.limit
+def extract(dataset, spec, data_dir, cache_dir, weights_dir, download, seed, device, batch_size, limit):
+    """Extract (or verify) SPEC's features of DATASET into the cache, without probing.
+
+    Under torchrun (`torchrun --nproc-per-node N -m benchmark.cli extract ...`) every process
+    extracts its share of the images and the first writes the cache file.
+    """
+    from ..core.distributed import Shard
+    from ..pipeline.run import features as extract_features
+
+    opts = _options(data_dir, cache_dir, weights_dir, device, seed=seed, batch_size=batch_size, limit=limit,
+                    download=download)
+    _, splits, encoder, got = extract_features(dataset, spec, opts, log=log)
+    if Shard.current().lead:
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
+        click.echo(f"{dataset} | {spec} | {encoder.dim} features | {sizes} | "
+                   f"{'cached' if got.cached else 'extracted'} in {got.features['train'].path.parent}")
 
 
 @cli.command()
 @click.argument("encoder_a")
 @click.argument("encoder_b")
 @click.option("--dataset", required=True, help="cifar10, svhn, svhn-extra or folder:PATH.")
-@click.option("--protocol", type=click.Choice(["full", "few", "svhn-1000"]), default="few", show_default=True)
-@click.option("--per-class", default=400, show_default=True)
-@click.option("--draws", default=10, show_default=True)
-@data_options
-@click.option("--seed", default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--limit", type=int)
-@click.option("--val-size", default=10_000, show_default=True)
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="few", show_default=True,
+              help="few and svhn-1000 pair the encoders draw by draw; full pairs them over test images.")
+@options.per_class
+@options.draws
+@options.data_options
+@options.seed("Seeds the validation split and the draws (the same for both encoders).")
+@options.device
+@options.limit
+@options.val_size
 def compare(encoder_a, encoder_b, dataset, protocol, per_class, draws, data_dir, cache_dir, weights_dir, seed,
             device, limit, val_size):
     """Paired difference between ENCODER_A and ENCODER_B over the same draws (or test images)."""
-    from ..pipeline.run import RunOptions, compare_encoders
+    from ..pipeline.run import compare_encoders
 
-    export_weights_dir(weights_dir)
-    opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, seed=seed, device=device, limit=limit,
-                      protocol=protocol, val_size=val_size, per_class=per_class, draws=draws)
+    opts = _options(data_dir, cache_dir, weights_dir, device, seed=seed, limit=limit, protocol=protocol,
+                    val_size=val_size, per_class=per_class, draws=draws)
     for line in compare_encoders(dataset, encoder_a, encoder_b, opts, log=log):
         click.echo(line)
 
 
+def _grid(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        grid = tuple(float(c) for c in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give comma-separated numbers, e.g. 1e-5,1e-4,1e-3") from None
+    if not grid or min(grid) <= 0:
+        raise click.BadParameter(f"{value!r}: C values must be positive")
+    return grid
+
+
 @cli.command()
 @click.argument("dataset")
-@click.option("--features", "spec", required=True, help="Encoder spec whose cached features are used.")
+@features
 @click.option("--rows", "row_counts", type=click.IntRange(min=50), multiple=True, default=(10_000, 50_000),
               show_default=True, help="Training rows per case (repeatable).")
 @click.option("--solver", "solvers", type=click.Choice(SOLVERS), multiple=True, default=SOLVERS, show_default=True,
               help="Solvers to time (repeatable).")
 @click.option("--precision", "precisions", type=click.Choice(["float32", "mixed"]), multiple=True,
               default=("mixed",), show_default=True, help="Precisions of the torch solver to time (repeatable).")
-@click.option("--scale", type=click.Choice(["standard", "none"]),
-              help="Feature scaling (default: the encoder's own, as in bench run).")
-@click.option("--grid", help="Comma-separated C values (default: the probe's grid).")
+@options.scale
+@click.option("--grid", callback=_grid, help="Comma-separated C values (default: the probe's grid).")
 @click.option("--out", default=str(Path("results") / "solvers.csv"), show_default=True, type=click.Path(dir_okay=False),
               help="CSV the rows are appended to.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               help="Stop a case after this many seconds (reported as such).")
-@data_options
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seeds the rows and split.")
+@options.data_options
+@options.seed("Seeds the rows of each case and the validation split.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where the torch solver runs.")
 def solvers(dataset, spec, row_counts, solvers, precisions, scale, grid, out, timeout_s, data_dir, cache_dir,
@@ -103,17 +162,16 @@ def solvers(dataset, spec, row_counts, solvers, precisions, scale, grid, out, ti
     """Time the probe's solvers on cached features: same rows, C grid and protocol; gap, passes, peak memory each."""
     from dataclasses import replace
 
-    from ..pipeline.run import RunOptions, features, probe_config
+    from ..pipeline.run import features as extract_features, probe_config
     from ..probe.solver_timing import time_solvers
 
-    export_weights_dir(weights_dir)
-    opts = RunOptions(data_dir=data_dir, cache_dir=cache_dir, seed=seed, device=device,
-                      probe=ProbeConfig(scale=scale or ""))
-    _, _, encoder, got = features(dataset, spec, opts, log=log)
+    opts = _options(data_dir, cache_dir, weights_dir, device, seed=seed, probe=ProbeConfig(scale=scale or ""))
+    _, _, encoder, got = extract_features(dataset, spec, opts, log=log)
     base = probe_config(opts, encoder)
     if grid:
-        base = replace(base, grid=tuple(float(c) for c in grid.split(",")))
-    meta = {"dataset": dataset, "encoder": spec, "dims": encoder.dim, "c_grid": grid or "default"}
+        base = replace(base, grid=grid)
+    meta = {"dataset": dataset, "encoder": spec, "dims": encoder.dim,
+            "c_grid": ",".join(f"{c:g}" for c in grid) if grid else "default"}
     for line in time_solvers(got.features["train"], got.features["test"], row_counts, solvers, precisions, base,
                              Path(out), meta, seed, timeout_s, log=log):
         click.echo(line)

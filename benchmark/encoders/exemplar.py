@@ -21,10 +21,11 @@ import torch.nn.functional as F
 
 from ..core.errors import BenchError
 from ..core.progress import bar
-from ..models.exemplar import ExemplarNet, build_net
+from ..models.exemplar import NETWORKS, ExemplarNet, build_net
 from ..training.checkpoints import read_checkpoint
 from . import pretrained
-from .base import Encoder
+from .base import Encoder, load_weights
+from .options import Option, declare
 
 UPSCALE = 64
 
@@ -105,7 +106,7 @@ def load_network(run) -> tuple[ExemplarNet, dict]:
     if "net" not in state:
         raise BenchError(f"{run}: not an Exemplar-CNN checkpoint (a DCGAN run? use --features dcgan:{run})")
     net = ExemplarNet(state["config"]["net"], patch=state["config"]["patch"])
-    net.load_state_dict({k: v for k, v in state["net"].items() if not k.startswith("head.")})
+    load_weights(net, {k: v for k, v in state["net"].items() if not k.startswith("head.")}, run)
     return net, state["config"]
 
 
@@ -116,27 +117,38 @@ def _digest(net: ExemplarNet) -> str:
     return h.hexdigest()[:16]
 
 
-def project_weights(name: str, percentile: str = "99.99", fit_images: str = "10000",
-                    seed: str = "0") -> ExemplarFeatures:
+FIT_OPTIONS = (
+    Option("percentile", "float", 99.99, "each layer is divided by this percentile of its training responses",
+           min=0, max=100),
+    Option("fit_images", "int", 10_000, "training images (a seeded sample) the percentiles are fitted on", min=1),
+    Option("seed", "int", 0, "seeds that sample (and random weights)", min=0),
+)
+
+
+@declare(*FIT_OPTIONS)
+def project_weights(name: str, percentile: float = 99.99, fit_images: int = 10_000, seed: int = 0) -> ExemplarFeatures:
     """An Exemplar-CNN trained by this project, by its name in pretrained/manifest.toml."""
     arrays, entry, sha1 = pretrained.project_arrays(name)
     model = ExemplarNet(entry.meta["architecture"])
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-    return ExemplarFeatures(model, f"pretrained:{name}", sha1, float(percentile), int(fit_images), int(seed))
+    load_weights(model, arrays, entry.folder)
+    return ExemplarFeatures(model, f"pretrained:{name}", sha1, percentile, fit_images, seed)
 
 
-def exemplar_cnn(path: str | None = None, net: str = "64c5-64c5-128f", weights: str = "trained",
-                 percentile: str = "99.99", fit_images: str = "10000", seed: str = "0") -> ExemplarFeatures:
+@declare(Option("path", "text", "", "a `bench train exemplar-cnn` run folder or its checkpoint file"),
+         Option("net", "choice", NETWORKS[0], "the network, for weights=random", choices=NETWORKS),
+         Option("weights", "choice", "trained", "trained (from the run folder) or random (the control)",
+                choices=("trained", "random")),
+         *FIT_OPTIONS)
+def exemplar_cnn(path: str = "", net: str = NETWORKS[0], weights: str = "trained", percentile: float = 99.99,
+                 fit_images: int = 10_000, seed: int = 0) -> ExemplarFeatures:
     """Exemplar-CNN features from a training run (exemplar-cnn:RUN_DIR) or random weights (weights=random)."""
     if weights == "random":
         if path:
             raise BenchError(f"exemplar-cnn: weights=random takes no run folder (got {path!r})")
-        model, source = build_net(net, seed=int(seed)), f"random:default-init:seed={seed}"
-    elif weights == "trained":
+        model, source = build_net(net, seed=seed), f"random:default-init:seed={seed}"
+    else:
         if not path:
             raise BenchError("exemplar-cnn: give a run folder (exemplar-cnn:RUN_DIR) or weights=random")
         model, config = load_network(path)
         source = f"trained:{config}"
-    else:
-        raise BenchError(f"exemplar-cnn: weights={weights!r}; use trained (with a run folder) or random")
-    return ExemplarFeatures(model, source, _digest(model), float(percentile), int(fit_images), int(seed))
+    return ExemplarFeatures(model, source, _digest(model), percentile, fit_images, seed)

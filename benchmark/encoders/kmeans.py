@@ -19,8 +19,10 @@ import warnings
 import numpy as np
 import torch
 
+from ..core.errors import BenchError
 from ..core.progress import bar
 from .base import Encoder
+from .options import Option, declare
 
 # Images per transform step. 4 x 729 patches x 1600 distances is 19 MB: temporaries under glibc's
 # 32 MB mmap ceiling are reused from the heap instead of being mapped and zeroed afresh each step
@@ -105,19 +107,33 @@ def compiled_or_eager(fn):
 
 # ---------------------------------------------------------------- the encoder
 
+@declare(
+    Option("k", "int", 1600, "centroids; features are 4k", min=1),
+    Option("patch", "int", 6, "patch side in pixels", min=1, max=32),
+    Option("stride", "int", 1, "step between patches", min=1, max=32),
+    Option("patches", "int", 400_000, "random training patches for the fit", min=1),
+    Option("iters", "int", 50, "k-means iterations", min=1),
+    Option("whiten_eps", "float", 0.1, "ZCA regulariser added to the eigenvalues", min=0),
+    Option("norm_eps", "float", 10.0, "contrast normalisation regulariser, on the 0-255 scale", min=0),
+    Option("seed", "int", 0, "seeds the patches and the initial centroids", min=0),
+    Option("compile", "choice", "true", "fuse the activation passes with torch.compile (speed only)",
+           choices=("true", "false")),
+)
 class KMeansNetwork(Encoder):
     """Single-layer k-means features (Coates, Lee & Ng 2011): 4K quadrant-pooled triangle activations."""
 
     name = "kmeans"
     needs_fit = True
 
-    def __init__(self, k="1600", patch="6", stride="1", patches="400000", iters="50", whiten_eps="0.1",
-                 norm_eps="10", seed="0", compile="true"):
+    def __init__(self, k=1600, patch=6, stride=1, patches=400_000, iters=50, whiten_eps=0.1, norm_eps=10.0,
+                 seed=0, compile="true"):
         super().__init__()
         self.k, self.patch, self.stride = int(k), int(patch), int(stride)
         self.n_patches, self.iters, self.seed = int(patches), int(iters), int(seed)
         self.whiten_eps, self.norm_eps = float(whiten_eps), float(norm_eps)
-        self.encode = compiled_or_eager(encode_batch) if compile.lower() in ("1", "true", "yes") else encode_batch
+        if self.k > self.n_patches:
+            raise BenchError(f"kmeans: k={self.k} centroids need at least as many patches (patches={self.n_patches})")
+        self.encode = compiled_or_eager(encode_batch) if compile == "true" else encode_batch
         self.centroids = self.whitening = self.patch_mean = None
 
     def config(self) -> dict:  # ``compile`` changes speed only, so it is not part of the fingerprint

@@ -3,9 +3,13 @@
 import numpy as np
 
 from .base import Encoder
+from .options import declare
 
 
+@declare()
 class Pixels(Encoder):
+    """Raw pixels scaled to [-1, 1], 3,072 features: the baseline every encoder must beat."""
+
     name = "pixels"
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import site
+import sys
 import tomllib
 import urllib.request
 from dataclasses import dataclass
@@ -17,8 +19,16 @@ from ..core.files import atomic_write, write_text
 from ..data.cache import default_root
 from ..training.checkpoints import read_checkpoint
 
-MANIFEST = Path(__file__).resolve().parents[2] / "pretrained" / "manifest.toml"
-PROJECT_DIR = MANIFEST.parent  # weights this project trained itself: pretrained/<folder>/<file>
+def _registry_folder() -> Path:
+    """pretrained/ of the source checkout (editable installs, tests), else the copy a wheel installs
+    under <prefix>/share/bench/pretrained (the environment's prefix, or the user base for --user)."""
+    checkout = Path(__file__).resolve().parents[2] / "pretrained"
+    installed = [Path(base) / "share" / "bench" / "pretrained" for base in (sys.prefix, site.USER_BASE or "")]
+    return next((p for p in [checkout, *installed] if (p / "manifest.toml").is_file()), checkout)
+
+
+PROJECT_DIR = _registry_folder()  # weights this project trained itself: pretrained/<folder>/<file>
+MANIFEST = PROJECT_DIR / "manifest.toml"
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -49,8 +59,24 @@ class Entry:
 
 
 def manifest() -> dict[str, Entry]:
-    with open(MANIFEST, "rb") as f:
-        return {name: Entry(name, meta) for name, meta in tomllib.load(f).items()}
+    try:
+        with open(MANIFEST, "rb") as f:
+            return {name: Entry(name, meta) for name, meta in tomllib.load(f).items()}
+    except FileNotFoundError:
+        raise BenchError(f"{MANIFEST}: the registry of pretrained models is missing; reinstall bench") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"{MANIFEST}: not valid TOML ({exc}); restore it from the repository") from None
+
+
+def provenance(entry: Entry) -> str:
+    """One line: the paper's figures for released weights, the training budget for the project's own."""
+    if "paper" in entry.meta:
+        return f"paper: {entry.meta['paper']}"
+    t = entry.meta.get("training", {})
+    budget = ", ".join(f"{k} {t[k]:,}" if isinstance(t[k], int) else f"{k} {t[k]}"
+                       for k in ("epochs", "steps", "classes", "images_seen") if k in t)
+    return (f"trained here: {budget}; {t.get('wall_s', '?')} s on {t.get('machine', '?')}"
+            + (f"; weights stored in {entry.meta['dtype']}" if "dtype" in entry.meta else ""))
 
 
 def entry(name: str) -> Entry:
@@ -106,10 +132,11 @@ def load_arrays(entry: Entry, roles: list[str], generator: bool = False) -> dict
 class MissingWeights(BenchError):
     def __init__(self, entry: Entry, missing: list[WeightFile]):
         self.entry, self.missing = entry, missing
-        names = ", ".join(f"{f.name} ({f.role})" for f in missing)
-        where = " or ".join(str(d) for d in search_dirs(entry)[:2])
-        super().__init__(f"{entry.name}: missing {names}, looked in {where}; "
-                         f"pass --weights-dir or run `bench pretrained fetch {entry.name}`")
+        names = ", ".join(f.name for f in missing[:2]) + (f" and {len(missing) - 2} more" if len(missing) > 2 else "")
+        root = os.environ.get("BENCH_WEIGHTS_DIR")
+        where = f"under --weights-dir {root}" if root else "(no --weights-dir given and BENCH_WEIGHTS_DIR is unset)"
+        super().__init__(f"{entry.name}: {len(missing)} weight files missing ({names}) {where}; pass --weights-dir "
+                         f"the folder holding {entry.folder}/, or run `bench pretrained fetch {entry.name}`")
 
 
 def status(entry: Entry) -> list[tuple[WeightFile, str]]:
@@ -128,9 +155,10 @@ def status(entry: Entry) -> list[tuple[WeightFile, str]]:
     return out
 
 
-def fetch(entry: Entry, progress=print) -> int:
-    """Download every missing file into the cache, verifying each; returns how many were fetched."""
-    target = default_root() / "weights" / entry.folder
+def fetch(entry: Entry, weights_dir=None, progress=print) -> int:
+    """Download every missing file into ``weights_dir/<folder>`` (default: the cache), verifying each;
+    returns how many were fetched."""
+    target = (Path(weights_dir).expanduser() if weights_dir else default_root() / "weights") / entry.folder
     fetched = 0
     for f, state in status(entry):
         if state == "verified":
@@ -154,7 +182,7 @@ def fetch(entry: Entry, progress=print) -> int:
 
 # ---------------------------------------------------------------- the project's own weights
 
-def export_run(run: Path, name: str, title: str) -> Entry:
+def export_run(run: Path, name: str, title: str, half: bool = False) -> Entry:
     """Export a `bench train` run: its weights and a manifest entry with what it was trained on and for how long."""
     state = read_checkpoint(run)
     config = state["config"]
@@ -162,12 +190,19 @@ def export_run(run: Path, name: str, title: str) -> Entry:
                 "machine": state["device"], "batch_size": config["batch_size"]}
     if "D" in state:
         training |= {"epochs": state["epoch"], "steps_into_next_epoch": state["step"]}
+        if "images" in state:  # checkpoints before it was recorded leave it out rather than guess
+            per_epoch = int(state["images"]) // config["batch_size"]
+            training["images_seen"] = (state["epoch"] * per_epoch + state["step"]) * config["batch_size"]
     else:
-        training |= {"steps": state["step"], "classes": config["classes"]}
-    return export(state, name, title, training)
+        recent = state["recent"].tolist() if "recent" in state else []
+        training |= {"steps": state["step"], "classes": config["classes"],
+                     "images_seen": state["step"] * config["batch_size"]}
+        if recent:
+            training["surrogate_acc"] = round(sum(recent) / len(recent), 3)
+    return export(state, name, title, training, half)
 
 
-def export(checkpoint: dict, name: str, title: str, training: dict) -> Entry:
+def export(checkpoint: dict, name: str, title: str, training: dict, half: bool = False) -> Entry:
     """Save a training run's encoder weights as pretrained/<name>/weights.npz and add its manifest entry.
 
     ``checkpoint`` is a loaded `bench train` checkpoint: a DCGAN run keeps its discriminator,
@@ -182,15 +217,33 @@ def export(checkpoint: dict, name: str, title: str, training: dict) -> Entry:
         family, arch = "exemplar-cnn", checkpoint["config"]["net"]
         tensors = {k: v for k, v in checkpoint["net"].items() if not k.startswith("head.")}
     path = PROJECT_DIR / name / "weights.npz"
+    arrays = {k: (v.half() if half and v.is_floating_point() else v).cpu().numpy() for k, v in tensors.items()}
     with atomic_write(path) as tmp, open(tmp, "wb") as f:  # an interrupted export leaves nothing under the real name
-        np.savez(f, **{k: v.cpu().numpy() for k, v in tensors.items()})
+        np.savez(f, **arrays)
     data = path.read_bytes()
     lines = [f"\n[{name}]", f"title = {_toml(title)}", f'encoder = "{family}"', f"architecture = {_toml(arch)}",
-             f"folder = {_toml(name)}", 'source = "trained by this project (bench train); weights in pretrained/<folder>/"',
-             "training = { " + ", ".join(f"{k} = {_toml(v)}" for k, v in training.items()) + " }",
-             f'files = [{{ name = "weights.npz", role = "weights", sha1 = "{git_blob_sha1(data)}", size = {len(data)} }}]']
+             f"folder = {_toml(name)}", 'source = "trained by this project (bench train); weights in pretrained/<folder>/"']
+    if half:
+        lines.append('dtype = "float16"')
+    lines += ["training = { " + ", ".join(f"{k} = {_toml(v)}" for k, v in training.items()) + " }",
+              f'files = [{{ name = "weights.npz", role = "weights", sha1 = "{git_blob_sha1(data)}", size = {len(data)} }}]']
     write_text(MANIFEST, MANIFEST.read_text() + "\n".join(lines) + "\n")
+    _ship_in_wheel(name)
     return entry(name)
+
+
+def _ship_in_wheel(name: str) -> None:
+    """Add the model's folder to pyproject.toml's data-files, so that a wheel installs its weights too."""
+    pyproject = PROJECT_DIR.parent / "pyproject.toml"
+    if not pyproject.is_file():
+        return
+    text = pyproject.read_text()
+    line = f'"share/bench/pretrained/{name}" = ["pretrained/{name}/*.npz"]'
+    if line in text:
+        return
+    last = text.rindex('"share/bench/pretrained')
+    end = text.index("\n", last) + 1
+    write_text(pyproject, text[:end] + line + "\n" + text[end:])
 
 
 def _toml(value) -> str:

@@ -14,10 +14,13 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import os
+import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from ..core.errors import BenchError
-from . import pretrained
+from . import options, pretrained
 from .base import Encoder
 
 ENTRY_POINT_GROUP = "bench.encoders"
@@ -72,6 +75,14 @@ def describe(factory) -> str:
     return doc[0] if doc else ""
 
 
+def options_of(factory) -> tuple:
+    """The declared options of an available encoder (none for a plug-in that declares none)."""
+    try:
+        return getattr(declared(_load_entry_point(factory)), "options", ())
+    except BenchError:
+        return ()
+
+
 def parse_args(text: str) -> dict[str, str]:
     """``path,key=value,key=v1,v2`` -> dict; a bare item continues the previous value (lists)."""
     kwargs: dict[str, str] = {}
@@ -93,25 +104,46 @@ def parse_args(text: str) -> dict[str, str]:
 
 
 def build(spec: str) -> Encoder:
-    """Resolve ``spec`` to a ready Encoder, or raise a one-line BenchError."""
+    """Resolve ``spec`` to a ready Encoder, or raise a one-line BenchError.
+
+    Options are parsed and checked against the factory's declarations (``options.declare``)
+    before it runs; ``module:factory`` also finds modules in the current folder, as
+    ``python -m`` would.
+    """
     name, _, args = spec.partition(":")
     factories = available()
     attr, _, rest = args.partition(":")
     if name in factories:
         factory = _load_entry_point(factories[name])
-    elif name and attr.isidentifier() and importlib.util.find_spec(name.split(".")[0]) is not None:
+    elif name and attr.isidentifier() and _importable(name.split(".")[0]):
         factory, args = _import_factory(name, attr, spec), rest
     else:
         raise BenchError(f"unknown encoder {name!r}; `bench encoders` lists them "
-                         "(or pass module:factory)")
+                         "(or pass module:factory, e.g. my_encoders:TinyCNN for my_encoders.py in this folder)")
+    kwargs = options.parse(declared(factory), parse_args(args), spec)
     try:
-        encoder = factory(**parse_args(args))
+        encoder = factory(**kwargs)
     except TypeError as exc:
         raise BenchError(f"encoder {spec!r}: {exc}") from None
     if not isinstance(encoder, Encoder):
         raise BenchError(f"encoder {spec!r}: factory returned {type(encoder).__name__}, not a benchmark Encoder")
     encoder.spec = spec
     return encoder
+
+
+def declared(factory):
+    """The factory itself, or the function behind a ``functools.partial``: whatever carries ``options``."""
+    return factory if hasattr(factory, "options") else getattr(factory, "func", factory)
+
+
+def _importable(module: str) -> bool:
+    if importlib.util.find_spec(module) is not None:
+        return True
+    here = os.getcwd()
+    if here not in sys.path and (Path(here) / f"{module}.py").is_file() or (Path(here) / module).is_dir():
+        sys.path.insert(0, here)
+        importlib.invalidate_caches()
+    return importlib.util.find_spec(module) is not None
 
 
 def _load_entry_point(ep):

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.devices import device_name, resolve_device
+from ..core.distributed import Shard
 from ..core.memory import peak_rss_gb
 from ..data import datasets
 from ..data.cache import FeatureCache
@@ -40,7 +41,7 @@ class RunOptions:
 
 def load_splits(dataset: str, opts: RunOptions, cache: FeatureCache, log=print):
     source = datasets.find(dataset, opts.data_dir, cache.root, opts.download)
-    splits = {name: source.splits[name]() for name in ("train", "test")}
+    splits = {name: source.splits[name](warn=log) for name in ("train", "test")}
     if opts.limit:
         rng = np.random.default_rng(opts.seed)
         splits = {name: s.subset(np.sort(rng.permutation(len(s))[: opts.limit])) if len(s) > opts.limit else s
@@ -51,18 +52,29 @@ def load_splits(dataset: str, opts: RunOptions, cache: FeatureCache, log=print):
 
 
 def features(dataset: str, spec: str, opts: RunOptions, log=print):
-    """Cached (or freshly extracted) features of both splits: (source, splits, encoder, Extracted)."""
+    """Cached (or freshly extracted) features of both splits: (source, splits, encoder, Extracted).
+
+    Under torchrun every rank extracts its share; the cached files are rank 0's to use.
+    """
     cache = FeatureCache(opts.cache_dir)
     encoder = registry.build(spec).to(resolve_device(opts.device))  # before loading data: bad specs fail at once
     source, splits = load_splits(dataset, opts, cache, log)
     got = extract(encoder, dataset, splits, cache, opts.batch_size, log=log)
+    if not Shard.current().lead:
+        return source, splits, encoder, got
     if got.cached:
-        log(f"{spec}: features from cache ({got.features['train'].path.name}): read in {got.read_s:.1f} s "
-            f"against {got.extract_s:.1f} s to extract them")
+        log(f"{spec}: features from cache ({got.features['train'].path.name}): read and verified in "
+            f"{got.read_s:.1f} s against {got.extract_s:.1f} s to extract them")
     else:
         log(f"{spec}: extracted {encoder.dim} features per image in {got.extract_s:.1f} s; "
             f"cached in {got.features['train'].path.parent}")
     return source, splits, encoder, got
+
+
+def check(opts: RunOptions) -> None:
+    """What can be checked before any data is read: the results file and the protocol."""
+    results.check(opts.results)
+    protocols.check(opts.protocol, opts.per_class, opts.draws)
 
 
 def probe_config(opts: RunOptions, encoder) -> ProbeConfig:
@@ -72,8 +84,14 @@ def probe_config(opts: RunOptions, encoder) -> ProbeConfig:
 
 
 def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
-    """Run one encoder on one dataset under a protocol; append and return the result rows."""
+    """Run one encoder on one dataset under a protocol; append and return the result rows.
+
+    Under torchrun every rank extracts its share of the images; rank 0 alone probes and writes rows.
+    """
+    check(opts)
     source, splits, encoder, got = features(dataset, spec, opts, log)
+    if not Shard.current().lead:
+        return []
     probe = probe_config(opts, encoder)
     device = probe.device
     train, test = got.features["train"], got.features["test"]
@@ -94,7 +112,7 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
             "c_grid": _grid_text(probe.grid), "scale": probe.scale, **probe.recorded(),
             "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
             "extract_s": round(got.extract_s, 1), "device": device_name(device), "version": __version__,
-            "seed": opts.seed, "peak_rss_gb": round(peak_rss_gb(), 2), **outcome,
+            "seed": opts.seed, "peak_rss_gb": round(peak_rss_gb(), 2), "limit": opts.limit or "", **outcome,
         }
         results.append(row, opts.results, warn=log)
         rows.append(row)
@@ -108,8 +126,9 @@ def summary(row: dict) -> str:
     if row["protocol"] == "svhn-1000":
         acc = f"test error {100 - row['test_acc']:.2f}% ± {1.96 * row['test_acc_std']:.2f} (1.96 sd, {row['draws']} draws)"
     layer = f" | layer {row['layer']}" if row.get("layer") else ""
+    protocol = row["protocol"] + (f" (--limit {row['limit']} per split)" if row.get("limit") else "")
     certified = "certified" if certified_gaps(row["gap"], row["search_gap"]) else f"NOT certified to {DEFAULT_GAP:g}"
-    return (f"{row['dataset']} | {row['encoder']}{layer} | {row['protocol']} | {acc} | "
+    return (f"{row['dataset']} | {row['encoder']}{layer} | {protocol} | {acc} | "
             f"val {row['val_acc']:.1f}% | C={row['C']:.3g} | {row['dims']} dims | gap {row['gap']:.1e} ({certified})")
 
 
@@ -119,6 +138,7 @@ def _grid_text(grid) -> str:
 
 def compare_encoders(dataset: str, spec_a: str, spec_b: str, opts: RunOptions, log=print) -> list[str]:
     """`bench compare`: both encoders probed on the same draws (or test images); the paired difference."""
+    protocols.check(opts.protocol, opts.per_class, opts.draws)
     pairs, probes = [], []
     for spec in (spec_a, spec_b):
         _, splits, encoder, got = features(dataset, spec, opts, log=log)

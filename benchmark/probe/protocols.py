@@ -114,6 +114,15 @@ class FewShot:
 PROTOCOLS = ("full", "few", "svhn-1000")
 
 
+def check(name: str, per_class: int, draws: int) -> None:
+    """Refuse an unknown protocol or impossible draws in one line, before any work."""
+    if name not in PROTOCOLS:
+        raise BenchError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}")
+    if name == "few" and (per_class < 1 or draws < 2):
+        raise BenchError(f"protocol few: --per-class {per_class} and --draws {draws}; give at least 1 label per "
+                         "class and 2 draws (the interval needs two)")
+
+
 def few_shot_setting(name: str, per_class: int, draws: int) -> FewShot:
     if name == "few":
         return FewShot(per_class, draws, draws)

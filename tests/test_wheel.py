@@ -1,0 +1,47 @@
+"""The built wheel, installed without -e into a fresh virtual environment, works on its own."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory):
+    """A venv that reuses this environment's packages (torch included) and holds the wheel of this checkout."""
+    work = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                    "--quiet", "-w", str(work / "dist")], check=True)
+    wheel = next((work / "dist").glob("bench-*.whl"))
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(work / "venv")], check=True)
+    python = work / "venv" / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
+                   check=True)
+    return work / "venv"
+
+
+def bench(venv, *args, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BENCH_WEIGHTS_DIR")}
+    return subprocess.run([str(venv / "bin" / "bench"), *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_the_installed_wheel_lists_encoders_and_models_and_runs(venv, cifar_folder, tmp_path):
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import benchmark; print(benchmark.__file__)"],
+                           capture_output=True, text=True, cwd=tmp_path, env={"PATH": os.environ["PATH"]})
+    assert str(venv) in where.stdout, where.stdout + where.stderr  # the wheel's copy, not the checkout
+
+    listing = bench(venv, "encoders", cwd=tmp_path)
+    assert listing.returncode == 0 and "dcgan-imagenet" in listing.stdout and "exemplar-cnn-small" in listing.stdout
+
+    models = bench(venv, "pretrained", "list", cwd=tmp_path)
+    assert models.returncode == 0, models.stderr
+    assert "dcgan-tinyimagenet-small" in models.stdout and "1 verified" in models.stdout  # the wheel carries its weights
+
+    run = bench(venv, "run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--val-size", "20",
+                cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "cifar10 | pixels | full | test" in run.stdout and (tmp_path / "results" / "runs.csv").is_file()
