@@ -27,6 +27,15 @@ def device_name(device: torch.device | str) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def bfloat16_is_fast(device) -> bool:
+    """Whether bfloat16 matrix products and convolutions are native here (CUDA, or a CPU with AVX512-BF16 or AMX)."""
+    if torch.device(device).type == "cuda":
+        return True
+    cpu = torch.cpu
+    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+
+
 def init_distributed(device: str) -> str:
     """Join the process group when started by torchrun; returns this rank's device."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():

@@ -174,27 +174,38 @@ def init_weights(module: nn.Module, generator: torch.Generator | None = None) ->
 
 
 @torch.no_grad()
-def estimate_batchnorm(disc: Discriminator, batches, n_layers: int, progress=None) -> None:
-    """Re-estimate each batchnorm layer's mean and biased variance over all batches, layer by layer.
+def estimate_batchnorm(disc: Discriminator, batches, n_layers: int, one_pass: bool = False) -> None:
+    """Re-estimate each batchnorm layer's mean and biased variance over all batches.
 
-    ``batches`` is a callable returning a fresh iterator of input tensors; layer k's
-    statistics are computed with layers 1..k-1 already normalised by their estimates.
+    ``batches`` is a callable returning a fresh iterator of input tensors. Layer by layer (the
+    default), layer k's statistics are computed with layers 1..k-1 already normalised by their
+    estimates: one pass per batchnorm layer. ``one_pass`` accumulates every layer's statistics
+    in a single pass, deeper layers normalised meanwhile with each batch's own statistics (as
+    the authors' SVHN analysis script did). Sums are over every torchrun rank's batches.
     """
-    for k in range(n_layers):
-        norm = disc.norms[k]
-        if not isinstance(norm, BatchNorm):
-            continue
-        total = torch.zeros(norm.mean.shape, dtype=torch.float64, device=norm.mean.device)
-        sq, count = torch.zeros_like(total), 0
-        for x in batches(f"batchnorm layer {k + 1}"):
+    from ..core.distributed import all_reduce_sum
+
+    norms = [k for k in range(n_layers) if isinstance(disc.norms[k], BatchNorm)]
+    passes = [norms] if one_pass else [[k] for k in norms]
+    for layers in passes:
+        sums = {k: torch.zeros(3, disc.norms[k].mean.numel(), dtype=torch.float64, device=disc.norms[k].mean.device)
+                for k in layers}
+        desc = "batchnorm, one pass" if one_pass else f"batchnorm layer {layers[0] + 1}"
+        for x in batches(desc):
             h = x
-            for i in range(k):
-                h = disc.layer(i, h)
-            a = disc.convs[k](h).double()
-            total += a.sum((0, 2, 3))
-            sq += a.pow(2).sum((0, 2, 3))
-            count += a.shape[0] * a.shape[2] * a.shape[3]
-        mean = total / count
-        norm.mean.copy_(mean.float())
-        norm.var.copy_((sq / count - mean.pow(2)).clamp_min(0).float())
-        norm.fixed = True
+            for i in range(max(layers) + 1):
+                a = disc.convs[i](h)
+                if i in sums:
+                    wide = a.double()
+                    sums[i][0] += wide.sum((0, 2, 3))
+                    sums[i][1] += wide.pow(2).sum((0, 2, 3))
+                    sums[i][2] += a.shape[0] * a.shape[2] * a.shape[3]
+                if i < max(layers):
+                    h = F.leaky_relu(disc.norms[i](a), 0.2)  # estimated layers: their estimate; the rest: the batch's
+        for k, total in sums.items():
+            total = all_reduce_sum(total)
+            mean = total[0] / total[2]
+            norm = disc.norms[k]
+            norm.mean.copy_(mean.float())
+            norm.var.copy_((total[1] / total[2] - mean.pow(2)).clamp_min(0).float())
+            norm.fixed = True

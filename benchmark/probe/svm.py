@@ -58,21 +58,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core.devices import bfloat16_is_fast
+
 SHRINK_BELOW = 0.7  # gather the active rows for CG when fewer than this share of rows are active
 BLOCK = 256  # rows per block of float64 products (measured 3-5x faster than 2048 rows here)
 COPY_BLOCK = 4096  # rows per block when making the bfloat16 copy
 DIRECT_MAX = 1024  # in float64, solve Newton steps exactly up to this many features
 STALL_ITERS = 6  # a class whose gap has not halved in this many Newton steps goes on one rung up
 LADDER = ("mixed", "float32", "float64")
-
-
-def bfloat16_is_fast(device) -> bool:
-    """Whether bfloat16 matrix products are native here (CUDA, or a CPU with AVX512-BF16 or AMX)."""
-    if torch.device(device).type == "cuda":
-        return True
-    cpu = torch.cpu
-    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
-                or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
 
 
 def default_precision(device) -> str:

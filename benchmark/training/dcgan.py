@@ -157,7 +157,8 @@ class Trainer:
         return {"config": asdict(self.config), "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "epoch": self.epoch,
                 "step": self.step, "order": self.order, "rng": self.rng.get_state(),
-                "fixed_z": self.fixed_z, "wall_s": self.wall_s, "device": device_name(self.device)}
+                "fixed_z": self.fixed_z, "wall_s": self.wall_s, "device": device_name(self.device),
+                "images": len(self.images)}
 
     def save(self) -> Path | None:
         return save_checkpoint(self.state(), self.out, asdict(self.config)) if self.rank == 0 else None

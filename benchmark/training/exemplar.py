@@ -35,6 +35,8 @@ from . import augment
 from .checkpoints import CHECKPOINT, read_checkpoint, save_checkpoint
 from .dcgan import LOG_EVERY
 
+ACCURACY_WINDOW = 50  # logged batches in the surrogate accuracy reported and exported
+
 # ---------------------------------------------------------------- the surrogate data
 
 def image_files(folder: Path) -> list[Path]:
@@ -101,6 +103,7 @@ class ExemplarTrainer:
         self.rng = torch.Generator().manual_seed(config.seed + 1)  # classes and transformations
         torch.manual_seed(config.seed + 2)  # dropout draws from the global generator; checkpointed too
         self.step, self.wall_s = 0, 0.0
+        self.recent: list[float] = []  # batch accuracies at the last logged steps
         self.model = self.net
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -144,7 +147,8 @@ class ExemplarTrainer:
                 stats = {"loss": loss, "acc": acc}
                 if self.step % LOG_EVERY == 0:
                     rate = (self.step - first) * self.config.batch_size / (time.perf_counter() - start)
-                    progress.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.2f}", img_s=f"{rate:.0f}")
+                    self.recent = (self.recent + [float(acc)])[-ACCURACY_WINDOW:]
+                    progress.set_postfix(loss=f"{loss:.3f}", acc=f"{self.surrogate_acc:.3f}", img_s=f"{rate:.0f}")
                 if self.step % self.config.checkpoint_every == 0:
                     self.save()
         except KeyboardInterrupt:
@@ -155,10 +159,16 @@ class ExemplarTrainer:
         self.save()
         return {k: float(v) for k, v in stats.items()}
 
+    @property
+    def surrogate_acc(self) -> float:
+        """Training accuracy on the surrogate task, the mean of the last logged batches."""
+        return sum(self.recent) / len(self.recent) if self.recent else 0.0
+
     def state(self) -> dict:
         return {"config": asdict(self.config), "net": self.net.state_dict(), "opt": self.opt.state_dict(),
                 "step": self.step, "rng": self.rng.get_state(), "torch_rng": torch.random.get_rng_state(),
-                "exemplars": self.digest, "wall_s": self.wall_s, "device": device_name(self.device)}
+                "exemplars": self.digest, "wall_s": self.wall_s, "device": device_name(self.device),
+                "recent": torch.tensor(self.recent, dtype=torch.float64)}
 
     def save(self) -> Path | None:
         return save_checkpoint(self.state(), self.out, asdict(self.config)) if self.rank == 0 else None
@@ -173,5 +183,6 @@ class ExemplarTrainer:
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.step, self.wall_s = state["step"], state["wall_s"]
+        self.recent = state["recent"].tolist() if "recent" in state else []
         self.rng.set_state(state["rng"])
         torch.random.set_rng_state(state["torch_rng"])
