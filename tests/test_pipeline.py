@@ -337,3 +337,30 @@ def test_results_file_with_older_columns_is_migrated(tmp_path):
     path.write_text("time,mystery\n1,2\n")
     with pytest.raises(BenchError, match="mystery.*are not result columns"):
         results.append({"time": "t3"}, path)
+
+
+def test_leaderboard_tabulates_speed_targets_variants_and_budgets(tmp_path):
+    from benchmark.core.files import append_csv
+    from benchmark.report import leaderboard, results
+
+    folder = tmp_path / "results"
+    common = {"dataset": "cifar10", "data_variant": "jpeg-q75-copy", "protocol": "full", "dims": 12288, "C": 1e-4,
+              "scale": "none", "solver": "torch", "val_acc": 75.3, "test_acc": 75.9, "draws": 1, "n_train": 50000,
+              "n_test": 10000, "extract_s": 77.4, "fit_s": 118.1, "peak_rss_gb": 5.5, "device": "cpu", "gap": 6e-5,
+              "search_gap": 9e-4}
+    results.append({"time": "t1", "encoder": "dcgan-tinyimagenet-small", **common}, folder / "runs.csv")
+    results.append({"time": "t1", "encoder": "dcgan-imagenet:layers=1-4,bn_images=all", **common},
+                   folder / "extraction-variants.csv")
+    columns = ("time", "case", "path", "commit", "seconds", "target_s", "test_acc", "gap", "load_1min")
+    append_csv(folder / "timings.csv", [
+        {"time": "t1", "case": "extraction", "path": "old", "commit": "a", "seconds": 390.0, "target_s": 180,
+         "test_acc": 75.89, "gap": "", "load_1min": 0.5},
+        {"time": "t2", "case": "extraction", "path": "new", "commit": "b", "seconds": 78.0, "target_s": 180,
+         "test_acc": 75.93, "gap": 6e-5, "load_1min": 0.5}], columns, "timing")
+    leaderboard.update_document(folder / "runs.csv", tmp_path / "B.md")
+    text = (tmp_path / "B.md").read_text()
+    speed = text[text.index("bench:speed:start"):text.index("bench:speed:end")]
+    assert "| extraction" in speed and "5.0x" in speed and "| yes" in speed
+    assert "bn_images=all" in text[text.index("bench:extraction-variants:start"):]
+    board = text[text.index("bench:leaderboard:start"):text.index("bench:leaderboard:end")]
+    assert "trained here: 52 s on NVIDIA H200, 0.7 M images" in board

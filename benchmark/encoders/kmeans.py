@@ -88,6 +88,17 @@ def encode_batch(x, patch_mean, whitening, centroids, centroids_sq, quadrants, s
     return torch.matmul(quadrants, act.view(n, positions, -1)).reshape(n, -1)
 
 
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether a KeyboardInterrupt lies in the chain of causes (a compile worker stopped by Ctrl-C)."""
+    for _ in range(32):  # chains are short; the bound guards against a cycle
+        if exc is None:
+            return False
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def compiled_or_eager(fn):
     """``torch.compile(fn)``, falling back to ``fn`` once if compilation fails on this machine."""
     state = {"fn": torch.compile(fn, dynamic=False)}
@@ -96,7 +107,7 @@ def compiled_or_eager(fn):
         try:
             return state["fn"](*args)
         except Exception as exc:  # no C++ compiler, unsupported backend, ...
-            if state["fn"] is fn:
+            if state["fn"] is fn or _interrupted(exc):  # Ctrl-C inside the compiler stops the run
                 raise
             warnings.warn(f"kmeans: torch.compile failed ({type(exc).__name__}); running eagerly")
             state["fn"] = fn

@@ -40,7 +40,7 @@ def labels_curve(rows: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{dataset}: accuracy against labels (bands: 95% interval over draws)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the points
     return _save(fig, path)
 
 
@@ -59,5 +59,5 @@ def per_layer(rows: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     ax.set_title(f"{dataset}: linear probe on one layer's features")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the points
     return _save(fig, path)

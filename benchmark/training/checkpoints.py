@@ -43,6 +43,19 @@ def read_checkpoint(run: Path, what: str = "training", command: str = "dcgan", d
     return state
 
 
+def resume_state(path: Path, what: str, command: str, key: str, expected: dict, device) -> dict:
+    """A checkpoint to resume from: this trainer's (``key`` in it), trained with exactly ``expected``
+    (the config, and for Exemplar-CNN the digest of its exemplars)."""
+    state = read_checkpoint(path, what, command, device)
+    if key not in state:
+        raise BenchError(f"{path}: not a {what} checkpoint; choose another --out")
+    differs = {k: state.get(k) for k, v in expected.items() if state.get(k) != v}
+    if differs:
+        raise BenchError(f"{path}: checkpoint was trained with other {', '.join(differs)} ({differs}); "
+                         "resume with the same options and data, or choose another --out")
+    return state
+
+
 def checked_checkpoint(out, resume: bool) -> Path:
     """RUN_DIR/checkpoint.pt, which --resume needs and a fresh run must not overwrite."""
     checkpoint = Path(out) / CHECKPOINT

@@ -32,7 +32,7 @@ from ..core.errors import BenchError
 from ..core.progress import bar
 from ..models.dcgan import Discriminator, Generator, architecture, init_weights
 from . import samples
-from .checkpoints import CHECKPOINT, read_checkpoint, save_checkpoint
+from .checkpoints import CHECKPOINT, resume_state, save_checkpoint
 LOG_EVERY = 10  # steps between progress-bar updates: each reads the losses back from the device
 
 
@@ -164,12 +164,7 @@ class Trainer:
         return save_checkpoint(self.state(), self.out, asdict(self.config)) if self.rank == 0 else None
 
     def load(self, path: Path) -> None:
-        state = read_checkpoint(path, "DCGAN", "dcgan", self.device)
-        if "D" not in state:
-            raise BenchError(f"{path}: not a DCGAN checkpoint; choose another --out")
-        if state["config"] != asdict(self.config):
-            raise BenchError(f"{path}: checkpoint was trained with {state['config']}, not {asdict(self.config)}; "
-                             "resume with the same options or choose another --out")
+        state = resume_state(path, "DCGAN", "dcgan", "D", {"config": asdict(self.config)}, self.device)
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])

@@ -32,7 +32,7 @@ from ..core.progress import bar
 from ..data.images import IMAGE_SUFFIXES, decode_all
 from ..models.exemplar import build_net
 from . import augment
-from .checkpoints import CHECKPOINT, read_checkpoint, save_checkpoint
+from .checkpoints import CHECKPOINT, resume_state, save_checkpoint
 from .dcgan import LOG_EVERY
 
 ACCURACY_WINDOW = 50  # logged batches in the surrogate accuracy reported and exported
@@ -174,12 +174,8 @@ class ExemplarTrainer:
         return save_checkpoint(self.state(), self.out, asdict(self.config)) if self.rank == 0 else None
 
     def load(self, path: Path) -> None:
-        state = read_checkpoint(path, "Exemplar-CNN", "exemplar-cnn", self.device)
-        if "net" not in state:
-            raise BenchError(f"{path}: not an Exemplar-CNN checkpoint; choose another --out")
-        if state["config"] != asdict(self.config) or state["exemplars"] != self.digest:
-            raise BenchError(f"{path}: checkpoint was trained with {state['config']} on other exemplars; "
-                             "resume with the same options and data, or choose another --out")
+        state = resume_state(path, "Exemplar-CNN", "exemplar-cnn", "net",
+                             {"config": asdict(self.config), "exemplars": self.digest}, self.device)
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.step, self.wall_s = state["step"], state["wall_s"]
