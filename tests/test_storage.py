@@ -227,7 +227,9 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_no_temporary_file(cifar_folder, 
         if proc.returncode == 0:  # finished before the signal: nothing to check at this delay
             continue
         lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
-        assert proc.returncode == 130 and lines[-1] == "interrupted", (delay, err)
+        # 130, or killed by SIGINT itself (Python does that when the signal landed inside an import of
+        # torch's): a shell reports both as 130
+        assert proc.returncode in (130, -signal.SIGINT) and lines[-1] == "interrupted", (delay, err)
         assert "Traceback" not in err and "failed" not in err, (delay, err)
         assert not [p for p in tmp_path.rglob("*") if ".tmp-" in p.name], delay
         assert not out.exists() or out.read_text().endswith("\n")

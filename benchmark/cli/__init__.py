@@ -29,6 +29,10 @@ def main():
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # a bad option or argument: one line, like every other error
+        where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message().rstrip('.')}{where}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -103,6 +103,7 @@ def locked(path: Path) -> Iterator[None]:
     """Hold the exclusive lock of ``path`` (``<path>.lock``), creating its folder if needed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        open(str(path) + ".lock", "a").close()  # an unwritable place is an error now, not a lock that never frees
         lock = FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
         with lock:
             yield
@@ -146,6 +147,13 @@ def check_csv(path: str | os.PathLike, columns: tuple[str, ...], kind: str = "re
         raise BenchError(f"{path}: {folder} is a file, not a folder; give a path in a folder")
     if folder is not None and not os.access(folder, os.W_OK):
         raise BenchError(f"{path}: {folder} is not writable; give a path in a writable folder")
+    if folder == path.parent:  # try it for real: permissions do not tell (root, read-only mounts, /proc)
+        with locked(path):
+            if header is not None:
+                try:
+                    open(path, "r+b").close()
+                except OSError as exc:
+                    raise write_error(path, exc) from None
 
 
 def append_csv(path: str | os.PathLike, rows: list[dict], columns: tuple[str, ...], kind: str = "result",

@@ -120,15 +120,26 @@ def build(spec: str) -> Encoder:
     else:
         raise BenchError(f"unknown encoder {name!r}; `bench encoders` lists them "
                          "(or pass module:factory, e.g. my_encoders:TinyCNN for my_encoders.py in this folder)")
-    kwargs = options.parse(declared(factory), parse_args(args), spec)
+    raw = parse_args(args)
+    kwargs = options.parse(declared(factory), raw, spec)
     try:
         encoder = factory(**kwargs)
     except TypeError as exc:
         raise BenchError(f"encoder {spec!r}: {exc}") from None
     if not isinstance(encoder, Encoder):
         raise BenchError(f"encoder {spec!r}: factory returned {type(encoder).__name__}, not a benchmark Encoder")
-    encoder.spec = spec
+    encoder.spec = canonical(spec[: len(spec) - len(args)].rstrip(":"), declared(factory), raw, kwargs)
     return encoder
+
+
+def canonical(head: str, factory, raw: dict[str, str], kwargs: dict) -> str:
+    """One spelling per encoder, so that one encoder is one leaderboard row: declared options
+    at their defaults left out, the others in declaration order, a path first and bare."""
+    if hasattr(factory, "options"):
+        raw = {o.name: raw[o.name] for o in factory.options if o.name in raw and kwargs[o.name] != o.default}
+    items = [raw.pop("path")] if "path" in raw else []
+    items += [f"{key}={value}" for key, value in raw.items()]
+    return f"{head}:{','.join(items)}" if items else head
 
 
 def declared(factory):

@@ -123,6 +123,19 @@ def check(name: str, per_class: int, draws: int) -> None:
                          "class and 2 draws (the interval needs two)")
 
 
+def check_labels(name: str, labels: np.ndarray, val_size: int, seed: int, per_class: int) -> None:
+    """Refuse, before extraction, draws that the training labels cannot supply."""
+    if name not in ("few", "svhn-1000"):
+        return
+    need = few_shot_setting(name, per_class, 2).per_class
+    pool, _ = validation_split(labels, val_size, seed)
+    counts = np.bincount(labels[pool], minlength=int(labels.max()) + 1)
+    if counts.min() < need:
+        raise BenchError(f"protocol {name}: class {int(counts.argmin())} has {int(counts.min())} training images "
+                         f"outside the {val_size} validation images, fewer than {need} per class; lower --per-class "
+                         "(or --val-size), or drop --limit")
+
+
 def few_shot_setting(name: str, per_class: int, draws: int) -> FewShot:
     if name == "few":
         return FewShot(per_class, draws, draws)
