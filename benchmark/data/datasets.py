@@ -139,8 +139,10 @@ def _read_cifar_batches(files: list[Path]) -> Split:
                 batch = _ArrayUnpickler(fh, encoding="bytes").load()
             data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, SIZE, SIZE)
             labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
-        except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
-            raise BenchError(f"{f}: not a readable CIFAR-10 batch ({exc}); re-download it with --download") from None
+        except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError, IndexError) as exc:
+            # TypeError, IndexError: a pickle of another shape (a list, say) where a batch dict belongs
+            raise BenchError(f"{f}: not a readable CIFAR-10 batch ({type(exc).__name__}: {exc}); "
+                             "re-download it with --download") from None
         images.append(data.transpose(0, 2, 3, 1))
     return Split(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels))
 

@@ -50,7 +50,8 @@ def list_images(folder: Path, classes: tuple[str, ...], warn=print) -> tuple[lis
         labels += [label] * len(names)
     if skipped:
         kinds = sorted({f.suffix.lower() or "(no suffix)" for f in skipped})
-        warn(f"{folder}: skipped {len(skipped)} files that are not images ({', '.join(kinds[:5])}), "
+        files_are = "file that is" if len(skipped) == 1 else "files that are"
+        warn(f"{folder}: skipped {len(skipped)} {files_are} not an image ({', '.join(kinds[:5])}), "
              f"e.g. {skipped[0].relative_to(folder)}")
     return files, np.asarray(labels, dtype=np.int64)
 

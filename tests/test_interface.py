@@ -1,0 +1,213 @@
+"""The interface a newcomer meets: every bad input is one line before any work; every option explained."""
+
+import pickle
+import sys
+
+import click
+import pytest
+import torch
+
+from benchmark.cli import main
+from benchmark.cli.commands import cli
+
+
+def bench(monkeypatch, capsys, *args, stdin: str = ""):
+    """Run ``bench ARGS`` in this process as the console script does: (exit code, stdout, stderr)."""
+    import io
+
+    monkeypatch.setattr(sys, "argv", ["bench", *map(str, args)])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_error(code, err, *fragments):
+    """Exit 2 and one ``error:`` line, the last thing said (progress and info lines may come before it)."""
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert code == 2 and len(errors) == 1 and lines[-1] == errors[0], err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]
+
+
+BAD_RUNS = [
+    (["--features", "kmeans:k=-5"], "k='-5': must be >= 1"),
+    (["--features", "kmeans:k=0"], "k='0': must be >= 1"),
+    (["--features", "kmeans:k=abc"], "k='abc': takes an integer"),
+    (["--features", "kmeans:seed=x"], "seed='x': takes an integer"),
+    (["--features", "kmeans:k=2.5"], "takes an integer"),
+    (["--features", "kmeans:bogus=1"], "unknown option 'bogus'"),
+    (["--features", "kmeans:k=1,k=2"], "given twice"),
+    (["--features", "dcgan-random:bn_images=abc"], "bn_images='abc'"),
+    (["--features", "dcgan-random:layers=9"], "layers"),
+    (["--features", "dcgan-random:arch=huge"], "choose from"),
+    (["--features", "pixels:size=3"], "unknown option 'size'"),
+    (["--features", "nope"], "unknown encoder 'nope'"),
+    (["--features", "pixels", "--batch-size", "0"], "--batch-size"),
+    (["--features", "pixels", "--batch-size", "-1"], "--batch-size"),
+    (["--features", "pixels", "--seed", "-1"], "--seed"),
+    (["--features", "pixels", "--limit", "0"], "--limit"),
+    (["--features", "pixels", "--limit", "-1"], "--limit"),
+    (["--features", "pixels", "--protocol", "fuzzy"], "--protocol"),
+    (["--features", "pixels", "--protocol", "few", "--draws", "1"], "--draws"),
+    (["--features", "pixels", "--protocol", "few", "--per-class", "50"], "fewer than 50 per class"),
+    (["--features", "pixels", "--gap", "0"], "--gap"),
+    (["--features", "pixels", "--device", "tpu"], "--device"),
+    (["--features", "pixels", "--val-size", "abc"], "--val-size"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_RUNS, ids=[" ".join(a) for a, _ in BAD_RUNS])
+def test_bad_run_options_are_one_line_before_any_work(args, message, cifar_folder, tmp_path, monkeypatch, capsys):
+    code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--data-dir", cifar_folder, "--cache-dir",
+                         tmp_path / "cache", "--results", tmp_path / "runs.csv", *args)
+    one_line_error(code, err, message)
+    assert not (tmp_path / "cache" / "features").exists() and not (tmp_path / "runs.csv").exists()
+
+
+def results_under_a_file(tmp_path):
+    (tmp_path / "plain").write_text("x")
+    return tmp_path / "plain" / "runs.csv"
+
+
+def garbage_results(tmp_path):
+    (tmp_path / "bad.csv").write_bytes(b"\xff\xfe\x00 not text")
+    return tmp_path / "bad.csv"
+
+
+def foreign_results(tmp_path):
+    (tmp_path / "other.csv").write_text("name,score\na,1\n")
+    return tmp_path / "other.csv"
+
+
+def folder_as_results(tmp_path):
+    (tmp_path / "dir.csv").mkdir()
+    return tmp_path / "dir.csv"
+
+
+@pytest.mark.parametrize("make, message", [(results_under_a_file, "a parent of this path is a file"),
+                                           (garbage_results, "not a text CSV file"),
+                                           (foreign_results, "are not result columns"),
+                                           (folder_as_results, "is a directory")])
+def test_bad_results_files_are_one_line_before_any_work(make, message, cifar_folder, tmp_path, monkeypatch, capsys):
+    path = make(tmp_path)
+    code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+                         "--cache-dir", tmp_path / "cache", "--results", path)
+    one_line_error(code, err, str(path), message)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_missing_and_empty_class_folders_are_errors(cifar_folder, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    shutil.rmtree(cifar_folder / "cifar10" / "test" / "cat")
+    code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+                         "--results", tmp_path / "runs.csv")
+    one_line_error(code, err, "cat")
+    (cifar_folder / "cifar10" / "test" / "cat").mkdir()
+    code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+                         "--results", tmp_path / "runs.csv")
+    one_line_error(code, err, "cat")
+
+
+def test_skipped_files_are_counted_in_one_line(cifar_folder, tmp_path, monkeypatch, capsys):
+    (cifar_folder / "cifar10" / "train" / "dog" / "notes.txt").write_text("not an image")
+    code, out, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+                           "--results", tmp_path / "runs.csv", "--val-size", "20")
+    said = [line for line in (out + err).replace("\r", "\n").splitlines() if ": skipped " in line]
+    assert code == 0 and len(said) == 1 and "skipped 1 file " in said[0] and "notes.txt" in said[0], out + err
+
+
+def test_a_pickled_list_as_a_cifar_batch_is_one_line(cifar_batches, tmp_path, monkeypatch, capsys):
+    path = cifar_batches / "cifar10" / "cifar-10-batches-py" / "data_batch_1"
+    path.write_bytes(pickle.dumps([1, 2, 3]))
+    code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_batches,
+                         "--results", tmp_path / "runs.csv")
+    one_line_error(code, err, "data_batch_1")
+
+
+@pytest.fixture
+def small_run(tmp_path, monkeypatch, capsys):
+    """A one-step `bench train dcgan` run folder on a tiny image folder, and the command that made it."""
+    from conftest import write_image_folder
+
+    write_image_folder(tmp_path / "imgs", ["a", "b"], 8)
+    command = ["train", "dcgan", "--data", f"folder:{tmp_path / 'imgs'}", "--arch", "small", "--epochs", "1",
+               "--batch-size", "8", "--device", "cpu", "--out"]
+    code, out, err = bench(monkeypatch, capsys, *command, tmp_path / "run")
+    assert code == 0, out + err
+    return tmp_path / "run", command
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(b""), "not a readable checkpoint"),
+    (lambda p: p.write_bytes(p.read_bytes()[:1000]), "not a readable checkpoint"),
+    (lambda p: torch.save({"weights": torch.zeros(3)}, p), "not a `bench train` checkpoint"),
+    (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"), "not a readable checkpoint"),
+])
+def test_resume_from_a_damaged_or_foreign_checkpoint_is_one_line(damage, message, small_run, monkeypatch, capsys):
+    run, command = small_run
+    damage(run / "checkpoint.pt")
+    code, _, err = bench(monkeypatch, capsys, *command, run, "--epochs", "2", "--resume")
+    one_line_error(code, err, "checkpoint.pt", message)
+
+
+def test_a_checkpoint_of_another_architecture_is_one_line_on_both_paths(small_run, tmp_path, monkeypatch, capsys):
+    run, command = small_run
+    code, _, err = bench(monkeypatch, capsys, *[c if c != "small" else "svhn32" for c in command], run, "--resume")
+    one_line_error(code, err, "checkpoint.pt", "other config")
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    state["config"]["arch"] = "svhn32"  # weights of one architecture under the name of another
+    torch.save(state, run / "checkpoint.pt")
+    code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", f"dcgan:{run}", "--data-dir",
+                         tmp_path / "nodata", "--results", tmp_path / "runs.csv")
+    one_line_error(code, err, str(run), "another --arch")
+
+
+def _commands(group, prefix=()):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, prefix + (name,))
+        else:
+            yield " ".join(prefix + (name,)), command
+
+
+@pytest.mark.parametrize("name, command", list(_commands(cli)), ids=[n for n, _ in _commands(cli)])
+def test_every_command_and_option_has_help(name, command):
+    assert (command.help or "").strip(), f"bench {name} has no help"
+    for param in command.params:
+        if isinstance(param, click.Option):
+            assert (param.help or "").strip(), f"bench {name} {param.opts[0]} has no help"
+            assert "RUN_DIR" not in param.help or name.startswith("pretrained"), (name, param.help)
+
+
+def test_cache_clear_asks_first(cifar_folder, tmp_path, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    code, _, _ = bench(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+                       "--cache-dir", cache, "--results", tmp_path / "runs.csv", "--val-size", "20")
+    assert code == 0 and any((cache / "features").iterdir())
+    code, out, err = bench(monkeypatch, capsys, "cache", "clear", "--cache-dir", cache, stdin="n\n")
+    assert code != 0 and any((cache / "features").iterdir()), out + err
+    code, out, err = bench(monkeypatch, capsys, "cache", "clear", "--cache-dir", cache, "--yes")
+    assert code == 0 and not any((cache / "features").glob("*.h5")), out + err
+
+
+def test_pretrained_list_and_weights_messages(tmp_path, monkeypatch, capsys):
+    code, out, err = bench(monkeypatch, capsys, "pretrained", "list")
+    assert code == 0 and "dcgan-imagenet" in out and "exemplar-cnn-small" in out, err
+    code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", "dcgan-imagenet", "--data-dir",
+                         tmp_path, "--results", tmp_path / "runs.csv")
+    line = one_line_error(code, err, "--weights-dir")
+    assert len(line) < 400, line
+    (tmp_path / "w" / "dcgan_code").mkdir(parents=True)
+    code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", "dcgan-imagenet", "--data-dir",
+                         tmp_path, "--weights-dir", tmp_path / "w" / "dcgan_code", "--results", tmp_path / "runs.csv")
+    line = one_line_error(code, err)
+    assert "dcgan_code/dcgan_code" not in line and len(line) < 400, line
