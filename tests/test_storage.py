@@ -235,3 +235,26 @@ def test_ctrl_c_is_one_line_exit_130_and_leaves_no_temporary_file(cifar_folder, 
         assert not out.exists() or out.read_text().endswith("\n")
         interrupted += 1
     assert interrupted, "every run finished before its signal: lengthen the delays"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowing, on purpose
+def test_a_ctrl_c_swallowed_on_its_way_still_stops_the_next_step():
+    """Python swallows a KeyboardInterrupt raised inside __del__ or a weakref callback; the run must not."""
+    from benchmark.core import interrupts
+    from benchmark.core.progress import bar
+
+    class FreedWhileInterrupted:
+        def __del__(self):
+            interrupts.handler(signal.SIGINT, None)  # as if Ctrl-C landed here: printed, then ignored
+
+    saved = sys.unraisablehook
+    interrupts.install()
+    try:
+        FreedWhileInterrupted()
+        with pytest.raises(KeyboardInterrupt):
+            for _ in bar(range(3)):
+                pass
+    finally:
+        interrupts.install()  # clear the pending interrupt
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = saved

@@ -7,18 +7,18 @@ import every other.
 
 from __future__ import annotations
 
-import signal
 import sys
 
 import click
 
+from ..core import interrupts
 from ..core.errors import BenchError
 
 
 def main():
     """The ``bench`` script. Commands are imported here, inside the handlers, so that Ctrl-C
     while torch loads is one line too."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C checkpoints, even if started ignoring it
+    interrupts.install()  # Ctrl-C checkpoints and stops, even if started ignoring it or swallowed on its way
     try:
         from .commands import cli
 

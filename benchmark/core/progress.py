@@ -2,12 +2,27 @@
 
 from tqdm.auto import tqdm
 
+from . import interrupts
+
+
+class _Bar(tqdm):
+    """A progress bar whose every step also stops the run on a Ctrl-C that was swallowed."""
+
+    def __iter__(self):
+        for item in super().__iter__():
+            interrupts.check()
+            yield item
+
+    def update(self, n=1):
+        interrupts.check()
+        return super().update(n)
+
 
 def bar(iterable=None, **kwargs):
     kwargs.setdefault("mininterval", 1.0)
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", False)
-    return tqdm(iterable, **kwargs)
+    return _Bar(iterable, **kwargs)
 
 
 def chunks(n: int, size: int, desc: str | None = None, **kwargs):

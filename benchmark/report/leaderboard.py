@@ -150,7 +150,7 @@ def _pm(acc, std) -> str:
 
 
 def _gap(value) -> str:
-    return "" if pd.isna(value) else f"{value:.0e}"
+    return "" if pd.isna(value) else f"{value:.1e}"  # two digits: 9.6e-04 must not read as 1e-03
 
 
 def _delta(acc, ref) -> str:
