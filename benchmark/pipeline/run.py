@@ -68,10 +68,10 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
     if not Shard.current().lead:
         return source, splits, encoder, got
     if got.cached:
-        log(f"{spec}: features from cache ({got.features['train'].path.name}): read and verified in "
+        log(f"{encoder.spec}: features from cache ({got.features['train'].path.name}): read and verified in "
             f"{got.read_s:.1f} s against {got.extract_s:.1f} s to extract them")
     else:
-        log(f"{spec}: extracted {encoder.dim} features per image in {got.extract_s:.1f} s; "
+        log(f"{encoder.spec}: extracted {encoder.dim} features per image in {got.extract_s:.1f} s; "
             f"cached in {got.features['train'].path.parent}")
     return source, splits, encoder, got
 
@@ -116,7 +116,7 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
                                 opts.draws)
         row = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "dataset": dataset, "data_variant": source.variant,
-            "protocol": opts.protocol, "encoder": spec, "fingerprint": encoder.fingerprint(),
+            "protocol": opts.protocol, "encoder": encoder.spec, "fingerprint": encoder.fingerprint(),
             "dims": (columns.stop - columns.start) if columns else encoder.dim,
             "layer": layer if opts.per_layer else "",
             "c_grid": _grid_text(probe.grid), "scale": probe.scale, **probe.recorded(),
