@@ -72,32 +72,18 @@ def test_bad_run_options_are_one_line_before_any_work(args, message, cifar_folde
     assert not (tmp_path / "cache" / "features").exists() and not (tmp_path / "runs.csv").exists()
 
 
-def results_under_a_file(tmp_path):
-    (tmp_path / "plain").write_text("x")
-    return tmp_path / "plain" / "runs.csv"
+BAD_RESULTS = {  # name -> (how the path is made bad, what the error says)
+    "plain/runs.csv": (lambda p: p.parent.write_text("x"), "a parent of this path is a file"),
+    "bad.csv": (lambda p: p.write_bytes(b"\xff\xfe\x00 not text"), "not a text CSV file"),
+    "other.csv": (lambda p: p.write_text("name,score\na,1\n"), "are not result columns"),
+    "dir.csv": (lambda p: p.mkdir(), "is a directory"),
+}
 
 
-def garbage_results(tmp_path):
-    (tmp_path / "bad.csv").write_bytes(b"\xff\xfe\x00 not text")
-    return tmp_path / "bad.csv"
-
-
-def foreign_results(tmp_path):
-    (tmp_path / "other.csv").write_text("name,score\na,1\n")
-    return tmp_path / "other.csv"
-
-
-def folder_as_results(tmp_path):
-    (tmp_path / "dir.csv").mkdir()
-    return tmp_path / "dir.csv"
-
-
-@pytest.mark.parametrize("make, message", [(results_under_a_file, "a parent of this path is a file"),
-                                           (garbage_results, "not a text CSV file"),
-                                           (foreign_results, "are not result columns"),
-                                           (folder_as_results, "is a directory")])
-def test_bad_results_files_are_one_line_before_any_work(make, message, cifar_folder, tmp_path, monkeypatch, capsys):
-    path = make(tmp_path)
+@pytest.mark.parametrize("name", BAD_RESULTS)
+def test_bad_results_files_are_one_line_before_any_work(name, cifar_folder, tmp_path, monkeypatch, capsys):
+    path, (make, message) = tmp_path / name, BAD_RESULTS[name]
+    make(path)
     code, _, err = bench(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
                          "--cache-dir", tmp_path / "cache", "--results", path)
     one_line_error(code, err, str(path), message)

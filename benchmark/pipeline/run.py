@@ -59,7 +59,7 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
     cache = FeatureCache(opts.cache_dir)
     encoder = registry.build(spec).to(resolve_device(opts.device))  # before loading data: bad specs fail at once
     source, splits = load_splits(dataset, opts, cache, log)
-    val_size = validation_size(opts, splits)
+    val_size = protocols.validation_size(opts.val_size, len(splits["train"]))
     if val_size < opts.val_size:
         log(f"--val-size {opts.val_size} is more than a fifth of the {len(splits['train'])} training images; "
             f"using {val_size}")
@@ -74,11 +74,6 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
         log(f"{encoder.spec}: extracted {encoder.dim} features per image in {got.extract_s:.1f} s; "
             f"cached in {got.features['train'].path.parent}")
     return source, splits, encoder, got
-
-
-def validation_size(opts: RunOptions, splits) -> int:
-    """--val-size, capped at a fifth of the training images."""
-    return min(opts.val_size, len(splits["train"]) // 5)
 
 
 def check(opts: RunOptions) -> None:
@@ -106,7 +101,7 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
     device = probe.device
     train, test = got.features["train"], got.features["test"]
 
-    val_size = validation_size(opts, splits)
+    val_size = protocols.validation_size(opts.val_size, len(splits["train"]))
     layers = {"all": None}
     if opts.per_layer:
         layers.update(layer_slices(train))
@@ -154,6 +149,6 @@ def compare_encoders(dataset: str, spec_a: str, spec_b: str, opts: RunOptions, l
         _, splits, encoder, got = features(dataset, spec, opts, log=log)
         pairs.append((got.features["train"], got.features["test"]))
         probes.append(probe_config(opts, encoder))
-    val_size = validation_size(opts, splits)
+    val_size = protocols.validation_size(opts.val_size, len(splits["train"]))
     result = compare(pairs[0], pairs[1], opts.protocol, val_size, opts.seed, probes, opts.per_class, opts.draws)
     return result.lines(f"A={spec_a}", f"B={spec_b}")

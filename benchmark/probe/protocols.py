@@ -50,6 +50,11 @@ class ProbeResult:
     passes: float = float("nan")  # passes over the float32 features, search and refit
 
 
+def validation_size(requested: int, n_train: int) -> int:
+    """The validation images actually used: ``requested``, at most a fifth of the training rows."""
+    return min(requested, n_train // 5)
+
+
 def validation_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified split of training rows into (fit, validation) index arrays, both sorted."""
     rng = np.random.default_rng(seed)

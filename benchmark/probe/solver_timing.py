@@ -18,7 +18,7 @@ from ..core.devices import device_name
 from ..core.files import append_csv, check_csv
 from ..core.memory import peak_rss_gb
 from ..data.cache import CachedFeatures
-from .protocols import run_probe, validation_split
+from .protocols import run_probe, validation_size, validation_split
 from .solver import ProbeConfig
 
 COLUMNS = ("time", "dataset", "encoder", "n_train", "dims", "solver", "precision", "device", "c_grid",
@@ -37,7 +37,8 @@ def _case(train_path, test_path, n_rows, config_dict, val_size, seed, queue):
     train, test = (CachedFeatures.open(Path(p)) for p in (train_path, test_path))
     rows = training_rows(train.labels(), n_rows, seed)
     start = time.perf_counter()
-    result = run_probe(train, test, min(val_size, len(rows) // 5), seed, ProbeConfig(**config_dict), rows=rows)
+    result = run_probe(train, test, validation_size(val_size, len(rows)), seed, ProbeConfig(**config_dict),
+                       rows=rows)
     queue.put({"C": result.C, "val_acc": round(result.val_acc, 3), "test_acc": round(result.test_acc, 3),
                "fit_s": round(result.fit_s, 1), "search_points": len(result.tried),
                "wall_s": time.perf_counter() - start, "n_train": len(rows),
