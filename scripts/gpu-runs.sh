@@ -20,7 +20,7 @@ EXEMPLAR_NET=${EXEMPLAR_NET:-64c5-128c5-256c5-512f} DCGAN_ARCH=${DCGAN_ARCH:-ima
 LIMIT=${LIMIT:+--limit $LIMIT} FEW=${FEW:---per-class 400 --draws 10}
 WORK=${WORK:-/tmp/bench-gpu}
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} BENCH_CACHE_DIR=$WORK/cache
-BENCH="python -m benchmark.cli"
+BENCH="${PYTHON:-python3} -m benchmark.cli"
 mkdir -p "$OUT_DIR" "$WORK"
 LOG=$OUT_DIR/gpu-runs.log
 left() { echo $((DEADLINE_S - SECONDS)); }
@@ -41,7 +41,7 @@ pack() {  # the exported models, in parts small enough to come back from the dev
   split -b 15m "$WORK/trained.tar.gz" "$OUT_DIR/trained.tar.gz.part-"
 }
 
-python -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee -a "$LOG"
+${PYTHON:-python3} -c "import torch; print(torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee -a "$LOG"
 TINY_DIR=${TINY_DIR:-$WORK/tiny} CIFAR_DIR=${CIFAR_DIR:-$WORK/data/cifar10}
 if [ ! -d "$TINY_DIR/train" ]; then
   mkdir -p "$TINY_DIR" && cat "${DATA:?set DATA or TINY_DIR}"/tiny.tar.gz.part-* | tar xz -C "$TINY_DIR" || exit 1
