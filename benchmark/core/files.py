@@ -17,6 +17,7 @@ Every OS error (disk full, read-only folder, a parent that is a file) becomes on
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -33,6 +34,11 @@ from .errors import BenchError
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<host>[A-Za-z0-9]*)-(?P<pid>\d+)-[0-9a-f]+$")
 LOCK_TIMEOUT_S = 600
+
+
+def git_blob_sha1(data: bytes) -> str:
+    """The hash git gives a file's contents: sha1(b"blob <size>\\0" + data); released files are named by it."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def temporary_path(path: Path) -> Path:

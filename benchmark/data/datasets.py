@@ -3,11 +3,18 @@
 Known datasets live in a root folder (``--data-dir`` or ``BENCH_DATA_DIR``) with one
 subfolder per dataset. ``folder:PATH`` evaluates any image-folder tree (decoded once and
 cached, see ``images``).
+
+Two datasets pair CIFAR-10 copies image for image: ``cifar10-lossless`` (the original
+pixels of all 50,000 training images and the first 1,000 of the test batch, as PNG sprites)
+and ``cifar10-test1k`` (whatever ``cifar10/`` holds, with its test split cut to those same
+1,000 images). Both list images class by class, in their original order within a class,
+as the image-folder copy does, so all three share training rows, validation split and draws.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 from dataclasses import dataclass
@@ -16,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import BenchError
-from .images import SIZE, cached_folder_split
+from ..core.files import git_blob_sha1
+from .images import SIZE, cached_folder_split, cached_split
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -61,15 +69,22 @@ def data_root(data_dir: str | os.PathLike | None) -> Path | None:
 
 
 def find(name: str, data_dir=None, cache_dir: Path | None = None, download: bool = False) -> Source:
-    """Resolve a dataset name (``cifar10``, ``svhn``, ``svhn-extra``, ``folder:PATH``)."""
+    """Resolve a dataset name (one of ``DATASETS`` or ``folder:PATH``); files are checked here, before any work."""
     if name.startswith("folder:"):
         return _folder_source(Path(name[len("folder:"):]).expanduser(), name, cache_dir)
     root = data_root(data_dir)
     if name == "cifar10":
         return _cifar10_source(root, cache_dir, download)
+    if name == "cifar10-lossless":
+        return _lossless_source(root, cache_dir)
+    if name == "cifar10-test1k":
+        return _test1k_source(root, cache_dir, download)
     if name in ("svhn", "svhn-extra"):
         return _svhn_source(root, with_extra=name == "svhn-extra")
-    raise BenchError(f"unknown dataset {name!r}: choose cifar10, svhn, svhn-extra or folder:PATH")
+    raise BenchError(f"unknown dataset {name!r}: choose {', '.join(DATASETS)} or folder:PATH")
+
+
+DATASETS = ("cifar10", "cifar10-lossless", "cifar10-test1k", "svhn", "svhn-extra")
 
 
 def load(name: str, split: str, data_dir=None, cache_dir=None, download=False) -> Split:
@@ -145,6 +160,104 @@ def _read_cifar_batches(files: list[Path]) -> Split:
                              "re-download it with --download") from None
         images.append(data.transpose(0, 2, 3, 1))
     return Split(np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels))
+
+
+# ---------------------------------------------------------------- CIFAR-10, original pixels
+
+LOSSLESS_DIR = "cifar10-lossless"
+LOSSLESS_LABELS = "cifar10_labels.json"
+SPRITE_ROWS = 1000  # images per PNG sprite: one per row, 1,024 pixels wide
+LOSSLESS_TRAIN = 50_000  # sprites 0..49 are the training batches; sprite 50 the first 1,000 test images
+
+
+def verify_manifest(base: Path) -> list[Path]:
+    """Every file ``MANIFEST.tsv`` lists, checked by size and git blob SHA-1; one line names the first bad one."""
+    manifest = base / "MANIFEST.tsv"
+    fix = f"copy {base.name}/ again from ../shared/data/"
+    try:
+        lines = manifest.read_text().splitlines()[1:]
+        listed = [(name, sha1, int(size)) for name, sha1, size in (line.split("\t") for line in lines if line)]
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{manifest}: unreadable manifest ({type(exc).__name__}: {exc}); {fix}") from None
+    files = []
+    for name, sha1, size in listed:
+        path = base / name
+        if not path.is_file():
+            raise BenchError(f"{path}: missing (listed in {manifest.name}); {fix}")
+        data = path.read_bytes()
+        if len(data) != size or git_blob_sha1(data) != sha1:
+            raise BenchError(f"{path}: damaged ({len(data)} bytes, git blob SHA-1 {git_blob_sha1(data)[:12]}; "
+                             f"{manifest.name} says {size} bytes, {sha1[:12]}); {fix}")
+        files.append(path)
+    return files
+
+
+def _lossless_source(root: Path | None, cache_dir) -> Source:
+    base = root / LOSSLESS_DIR if root else None
+    if base is None or not (base / "MANIFEST.tsv").is_file():
+        raise _missing("cifar10-lossless", f"{LOSSLESS_DIR}/MANIFEST.tsv", root,
+                       "pass --data-dir (or set BENCH_DATA_DIR) to the folder holding cifar10-lossless/")
+    files = verify_manifest(base)
+    sprites = sorted((f for f in files if f.suffix == ".png"), key=lambda f: int(f.stem.rsplit("_", 1)[1]))
+    if len(sprites) * SPRITE_ROWS != LOSSLESS_TRAIN + SPRITE_ROWS or base / LOSSLESS_LABELS not in files:
+        raise BenchError(f"{base / 'MANIFEST.tsv'}: lists {len(sprites)} sprites; expected 51 PNG files and "
+                         f"{LOSSLESS_LABELS}; copy {base.name}/ again from ../shared/data/")
+    key = git_blob_sha1((base / "MANIFEST.tsv").read_bytes())[:20]  # the manifest names every byte verified above
+
+    def split(name, warn=print):
+        cached = Path(cache_dir) / "decoded" / f"{LOSSLESS_DIR}-{name}-{key}.h5" if cache_dir else None
+        n = LOSSLESS_TRAIN if name == "train" else SPRITE_ROWS
+        return cached_split(cached, n, lambda: _decode_sprites(base, sprites, name), str(base), warn)
+
+    splits = {s: (lambda warn=print, s=s: split(s, warn)) for s in ("train", "test")}
+    return Source("cifar10-lossless", "original-lossless", base, CIFAR10_CLASSES, splits)
+
+
+def _decode_sprites(base: Path, sprites: list[Path], split: str) -> Split:
+    from PIL import Image
+
+    chosen = sprites[:-1] if split == "train" else sprites[-1:]
+    images = []
+    for path in chosen:
+        with Image.open(path) as im:
+            if im.size != (SIZE * SIZE, SPRITE_ROWS) or im.mode not in ("RGB", "RGBA"):
+                raise BenchError(f"{path}: {im.size[0]}x{im.size[1]} {im.mode}; a sprite is 1024x1000 RGB")
+            images.append(np.asarray(im.convert("RGB"), dtype=np.uint8).reshape(SPRITE_ROWS, SIZE, SIZE, 3))
+    labels = np.asarray(json.loads((base / LOSSLESS_LABELS).read_text())["labels"], dtype=np.int64)
+    labels = labels[:LOSSLESS_TRAIN] if split == "train" else labels[LOSSLESS_TRAIN:]
+    return class_major(Split(np.concatenate(images), labels))
+
+
+def class_major(split: Split) -> Split:
+    """Images class by class, original order within a class: the image-folder copy's order."""
+    return split.subset(np.argsort(split.labels, kind="stable"))
+
+
+def _test1k_source(root: Path | None, cache_dir, download: bool) -> Source:
+    """``cifar10`` with its test split cut to the first 1,000 images of the original test batch."""
+    full = _cifar10_source(root, cache_dir, download)
+    labels_file = root / LOSSLESS_DIR / LOSSLESS_LABELS
+    try:
+        first = np.asarray(json.loads(labels_file.read_text())["labels"][LOSSLESS_TRAIN:], dtype=np.int64)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BenchError(f"{labels_file}: cifar10-test1k needs the lossless copy's labels to name its 1,000 test "
+                         f"images ({type(exc).__name__}: {exc}); pass --data-dir the folder holding both cifar10/ "
+                         "and cifar10-lossless/") from None
+    counts = np.bincount(first, minlength=len(CIFAR10_CLASSES))
+
+    def test(warn=print):
+        split = full.splits["test"](warn=warn)
+        if full.variant == "original":  # the batch itself: its first 1,000, class by class
+            return class_major(split.subset(np.arange(SPRITE_ROWS)))
+        # an image-folder copy lists class by class, NNNN = the image's rank within its class: keep the first
+        starts = np.searchsorted(split.labels, np.arange(len(counts)))
+        return split.subset(np.concatenate([start + np.arange(n) for start, n in zip(starts, counts)]))
+
+    def train(warn=print):
+        split = full.splits["train"](warn=warn)
+        return class_major(split) if full.variant == "original" else split
+
+    return Source("cifar10-test1k", full.variant, full.location, CIFAR10_CLASSES, {"train": train, "test": test})
 
 
 # ---------------------------------------------------------------- SVHN

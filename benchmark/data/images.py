@@ -90,27 +90,35 @@ def content_key(folder: Path, files: list[Path], labels: np.ndarray) -> str:
 
 def cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path | None, warn=print):
     """A split read from ``folder/<class>/<image>``, decoded once and then read from the cache."""
-    from .cache import checked_dataset
     from .datasets import Split
 
     files, labels = list_images(folder, classes, warn)
     cached = Path(cache_dir) / "decoded" / f"{folder.name}-{content_key(folder, files, labels)}.h5" if cache_dir else None
+    return cached_split(cached, len(files), lambda: Split(decode_all(files, f"decode {folder.name}"), labels),
+                        str(folder), warn)
+
+
+def cached_split(cached: Path | None, n_images: int, decode, source: str, warn=print):
+    """The split stored at ``cached`` (a content-keyed name), or ``decode()``'s, then stored there atomically."""
+    from .cache import checked_dataset
+    from .datasets import Split
+
     if cached is not None and cached.is_file():
         try:
             with h5py.File(cached, "r") as f:  # reading every chunk checks its Fletcher-32 checksum
                 split = Split(f["images"][...], f["labels"][...])
-            if len(split) == len(files):
+            if len(split) == n_images:
                 return split
-            problem = f"holds {len(split)} images, not {len(files)}"
+            problem = f"holds {len(split)} images, not {n_images}"
         except (OSError, KeyError) as exc:
             problem = f"damaged ({type(exc).__name__}: {exc})"
         warn(f"ignoring decoded-image cache {cached}: {problem}; decoding again")
         cached.unlink(missing_ok=True)
-    split = Split(decode_all(files, f"decode {folder.name}"), labels)
+    split = decode()
     if cached is not None:
         remove_stale(cached)
         with atomic_write(cached) as tmp, h5py.File(tmp, "w") as f:
             checked_dataset(f, "images", split.images)
             checked_dataset(f, "labels", split.labels)
-            f.attrs["source"] = str(folder)
+            f.attrs["source"] = source
     return split

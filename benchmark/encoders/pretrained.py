@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import site
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import BenchError
-from ..core.files import atomic_write, write_text
+from ..core.files import atomic_write, git_blob_sha1, write_text
 from ..data.cache import default_root
 from ..training.checkpoints import read_checkpoint
 
@@ -29,11 +28,6 @@ def _registry_folder() -> Path:
 
 PROJECT_DIR = _registry_folder()  # weights this project trained itself: pretrained/<folder>/<file>
 MANIFEST = PROJECT_DIR / "manifest.toml"
-
-
-def git_blob_sha1(data: bytes) -> str:
-    """The hash git gives a file's contents: sha1(b"blob <size>\\0" + data)."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 @dataclass(frozen=True)

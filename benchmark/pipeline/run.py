@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.devices import device_name, resolve_device
+from ..core import provenance
 from ..core.distributed import Shard
 from ..core.memory import peak_rss_gb
 from ..data import datasets
@@ -37,6 +38,7 @@ class RunOptions:
     draws: int = 10
     per_layer: bool = False
     probe: ProbeConfig = field(default_factory=lambda: ProbeConfig(scale=""))  # scale "": the encoder's own
+    command: str = field(default_factory=provenance.command)  # what the rows record as their command
 
 
 def load_splits(dataset: str, opts: RunOptions, cache: FeatureCache, log=print):
@@ -107,8 +109,8 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
         layers.update(layer_slices(train))
     rows = []
     for layer, columns in layers.items():
-        outcome = protocols.run(opts.protocol, train, test, val_size, opts.seed, probe, columns, opts.per_class,
-                                opts.draws)
+        outcome, predictions = protocols.run(opts.protocol, train, test, val_size, opts.seed, probe, columns,
+                                             opts.per_class, opts.draws)
         row = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "dataset": dataset, "data_variant": source.variant,
             "protocol": opts.protocol, "encoder": encoder.spec, "fingerprint": encoder.fingerprint(),
@@ -118,7 +120,10 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
             "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
             "extract_s": round(got.extract_s, 1), "device": device_name(device), "version": __version__,
             "seed": opts.seed, "peak_rss_gb": round(peak_rss_gb(), 2), "limit": opts.limit or "", **outcome,
+            "probe": "svm", "command": opts.command, "commit": provenance.code_version(),
         }
+        if predictions:
+            row["predictions"] = results.save_predictions(opts.results, row, predictions)
         results.append(row, opts.results, warn=log)
         rows.append(row)
     return rows

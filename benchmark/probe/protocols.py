@@ -45,6 +45,7 @@ class ProbeResult:
     tried: list[tuple[float, float]] = field(default_factory=list)  # (C, validation accuracy)
     fit_s: float = 0.0
     test_correct: np.ndarray | None = None  # per test image, for paired comparisons
+    val_correct: np.ndarray | None = None  # per validation image at the chosen C, likewise
     gap: float = float("nan")  # worst relative duality gap of the final fit(s)
     search_gap: float = float("nan")  # worst over every fit of the C search
     passes: float = float("nan")  # passes over the float32 features, search and refit
@@ -91,6 +92,7 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     fit_stats.apply_(X)
     prepared = prepare(config, X[:n_fit])
     walk = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, prepared)
+    val_correct = (walk.fitted.predict(X[n_fit:]) == y[n_fit:]).cpu().numpy()  # validation rows, ascending
 
     fit_stats.undo_(X)  # refit on every training row, standardised with all of them
     all_stats = Standardizer(X, enabled=standard)
@@ -106,7 +108,8 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
         X_test = all_stats.apply_(to_tensor(test.read(columns=columns), device))
         correct = (final.predict(X_test).cpu() == torch.from_numpy(test.labels())).numpy()
         test_acc = float(correct.mean()) * 100.0
-    return ProbeResult(walk.C, walk.accuracy, test_acc, walk.tried, fit_s, correct, final.gap, walk.gap, passes)
+    return ProbeResult(walk.C, walk.accuracy, test_acc, walk.tried, fit_s, correct, val_correct, final.gap, walk.gap,
+                       passes)
 
 
 @dataclass(frozen=True)
@@ -244,11 +247,14 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
 
 
 def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, seed: int,
-        probe: ProbeConfig, columns=None, per_class: int = 400, draws: int = 10) -> dict:
-    """Run protocol ``name``; returns the result-row columns it determines."""
+        probe: ProbeConfig, columns=None, per_class: int = 400, draws: int = 10) -> tuple[dict, dict]:
+    """Run protocol ``name``; returns the result-row columns it determines and, for ``full``, which test and
+    validation images the probe got right (``{}`` otherwise), for paired comparisons later."""
+    predictions = {}
     if name == "full":
         r = run_probe(train, test, val_size, seed, probe, columns)
         row = {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(r.test_acc, 3), "draws": 1}
+        predictions = {"test_correct": r.test_correct, "val_correct": r.val_correct}
     else:
         setting = few_shot_setting(name, per_class, draws)
         r = run_few_shot(train, test, setting, val_size, seed, probe, columns)
@@ -259,4 +265,4 @@ def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, s
     certificate = {"gap": float(f"{r.gap:.3g}"), "search_gap": float(f"{r.search_gap:.3g}")}
     if np.isfinite(r.passes):
         certificate["passes"] = round(r.passes)
-    return {**row, "fit_s": round(r.fit_s, 1), **certificate}
+    return {**row, "fit_s": round(r.fit_s, 1), **certificate}, predictions
