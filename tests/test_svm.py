@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.svm import LinearSVC
 
-from benchmark.probe.svm import L2SVM
+from benchmark.probe.svm import SVMSolver
 
 
 def toy(n=1500, d=200, k=5, seed=0):
@@ -29,7 +29,7 @@ def objective(coef, intercept, X, y, C):
 def test_parity_with_liblinear(C, precision):
     X, y = toy()
     ref = LinearSVC(C=C, loss="squared_hinge", dual=False, tol=1e-8, max_iter=10000).fit(X.numpy(), y.numpy())
-    ours = L2SVM(C=C, tol=1e-4, precision=precision).fit(X, y)
+    ours = SVMSolver(C=C, tol=1e-4, precision=precision).fit(X, y)
     f_ref = objective(ref.coef_, ref.intercept_, X, y, C)
     f_ours = objective(ours.coef_, ours.intercept_, X, y, C)
     assert abs(f_ours - f_ref) / f_ref < 1e-4
@@ -38,9 +38,9 @@ def test_parity_with_liblinear(C, precision):
 
 def test_warm_start_reaches_same_solution_in_fewer_passes():
     X, y = toy(seed=1)
-    cold = L2SVM(C=0.05, tol=1e-4).fit(X, y)
-    start = L2SVM(C=0.02, tol=1e-4).fit(X, y)
-    warm = L2SVM(C=0.05, tol=1e-4).fit(X, y, warm_start=(start.coef_, start.intercept_))
+    cold = SVMSolver(C=0.05, tol=1e-4).fit(X, y)
+    start = SVMSolver(C=0.02, tol=1e-4).fit(X, y)
+    warm = SVMSolver(C=0.05, tol=1e-4).fit(X, y, warm_start=(start.coef_, start.intercept_))
     assert warm.passes_ < cold.passes_
     assert abs(objective(warm.coef_, warm.intercept_, X, y, 0.05) -
                objective(cold.coef_, cold.intercept_, X, y, 0.05)) / objective(cold.coef_, cold.intercept_, X, y, 0.05) < 1e-5
@@ -48,9 +48,9 @@ def test_warm_start_reaches_same_solution_in_fewer_passes():
 
 def test_rejects_bad_input():
     with pytest.raises(ValueError):
-        L2SVM(C=0)
+        SVMSolver(C=0)
     with pytest.raises(ValueError):
-        L2SVM().fit(torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long))
+        SVMSolver().fit(torch.zeros(3, 2, dtype=torch.float64), torch.zeros(3, dtype=torch.long))
 
 
 def test_preconditioner_keeps_the_solution_and_saves_passes():
@@ -62,8 +62,8 @@ def test_preconditioner_keeps_the_solution_and_saves_passes():
     y = torch.from_numpy(rng.integers(0, 4, n))
     X = torch.from_numpy((latent + rng.normal(size=(n, d)) + np.eye(4)[y.numpy()] @ rng.normal(size=(4, d))).astype(np.float32))
     X = (X - X.mean(0)) / X.std(0)
-    plain = L2SVM(C=0.05, tol=1e-4).fit(X, y)
-    pre = L2SVM(C=0.05, tol=1e-4).fit(X, y, spectrum=Spectrum.of(X, rank=32))
+    plain = SVMSolver(C=0.05, tol=1e-4).fit(X, y)
+    pre = SVMSolver(C=0.05, tol=1e-4).fit(X, y, spectrum=Spectrum.of(X, rank=32))
     f_plain, f_pre = objective(plain.coef_, plain.intercept_, X, y, 0.05), objective(pre.coef_, pre.intercept_, X, y, 0.05)
     assert abs(f_pre - f_plain) / f_plain < 1e-4
     assert pre.passes_ < plain.passes_
@@ -118,7 +118,7 @@ def test_every_fit_certifies_its_gap_and_matches_liblinear(kind, C):
 
     X, y = features(kind)
     for spectrum in (None, Spectrum.of(X, rank=16)):
-        model = L2SVM(C=C).fit(X, y, spectrum=spectrum)
+        model = SVMSolver(C=C).fit(X, y, spectrum=spectrum)
         gap = certify(X, y, model.coef_, model.intercept_, C)  # recomputed independently, in float64
         assert model.certified_ and float(gap.max()) <= 1e-3, (kind, C, model.gap_)
         torch.testing.assert_close(gap, model.gap_, rtol=1e-2, atol=1e-5)  # float32 products, float64 sums
@@ -128,9 +128,9 @@ def test_every_fit_certifies_its_gap_and_matches_liblinear(kind, C):
 @pytest.mark.parametrize("kind", ["raw", "badly scaled", "standardised"])
 def test_a_warm_start_is_certified_alike(kind):
     X, y = features(kind, seed=1)
-    low = L2SVM(C=1e-3).fit(X, y)
+    low = SVMSolver(C=1e-3).fit(X, y)
     for C in (1e-2, 1e-1, 1.0):  # warm along the grid, as the C search does
-        warm = L2SVM(C=C).fit(X, y, warm_start=(low.coef_, low.intercept_))
+        warm = SVMSolver(C=C).fit(X, y, warm_start=(low.coef_, low.intercept_))
         assert warm.certified_ and warm.gap <= 1e-3
         assert_matches_reference(warm, X, y, C)
         low = warm
@@ -138,5 +138,5 @@ def test_a_warm_start_is_certified_alike(kind):
 
 def test_a_fit_stopped_by_its_limit_says_so():
     X, y = features("badly scaled", seed=2)
-    stopped = L2SVM(C=1.0, max_iter=1).fit(X, y)
+    stopped = SVMSolver(C=1.0, max_iter=1).fit(X, y)
     assert not stopped.certified_ and stopped.gap > 1e-3

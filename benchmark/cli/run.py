@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..probe.protocols import PROTOCOLS
-from ..probe.solver import DEFAULT_GAP, SOLVERS, ProbeConfig
+from ..core.errors import BenchError
+from ..probe.solver import DEFAULT_GAP, REFERENCES, SOLVERS, ProbeConfig, parse_probe
 from ..report import results
 from . import options
 from .options import cli, export_weights_dir, log
@@ -18,9 +19,25 @@ features = click.option("--features", "spec", required=True,
 protocol = click.option("--protocol", type=click.Choice(PROTOCOLS), default="full", show_default=True,
                         help="full: C on validation, refit on all training images; few: --per-class labels per "
                              "class in --draws draws; svhn-1000: the paper's SVHN protocol.")
+
+
+def _probe(ctx, param, value):
+    try:
+        return parse_probe(value)
+    except BenchError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+probe_spec = click.option(
+    "--probe", "probe_spec", default="svm", show_default=True, callback=_probe,
+    help="svm: the paper's L2-SVM; logreg: multinomial logistic regression (both certified, C chosen on "
+         "validation); knn: weighted kNN on L2-normalised features (exact, k and T chosen on validation). "
+         "Options fix what the search would choose: logreg:c=1e-4, knn:k=20,t=0.07.")
 probe_options = options._stack(
+    probe_spec,
     click.option("--solver", type=click.Choice(SOLVERS), default="torch", show_default=True,
-                 help="torch: our certified L2-SVM; liblinear: scikit-learn's LinearSVC, for reference."),
+                 help="torch: our certified solver; liblinear (svm) or lbfgs (logreg): scikit-learn's, for "
+                      "reference, certified after the fact."),
     click.option("--precision", type=click.Choice(["auto", "float32", "mixed"]), default="auto", show_default=True,
                  help="torch solver: mixed reads a bfloat16 copy of the features for CG's Hessian products (the "
                       "gradient and the gap stay float32); auto picks mixed where bfloat16 is native."),
@@ -30,6 +47,13 @@ probe_options = options._stack(
                  help="torch solver: seconds per fit; a fit stopped by it is recorded as not certified."),
     options.scale,
 )
+
+
+def _probe_config(probe_spec: dict, solver, gap, precision, scale, fit_time_limit) -> ProbeConfig:
+    config = ProbeConfig(**probe_spec, solver=solver, gap=gap, precision=precision, scale=scale or "",
+                         fit_time_limit=fit_time_limit)
+    config.check()
+    return config
 
 
 def _options(data_dir, cache_dir, weights_dir, device, **kw):
@@ -59,8 +83,9 @@ def _options(data_dir, cache_dir, weights_dir, device, **kw):
 @options.val_size
 @probe_options
 def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per_class, draws, per_layer,
-        results_path, seed, device, batch_size, limit, val_size, solver, precision, gap, fit_time_limit, scale):
-    """Evaluate encoder SPEC on DATASET (cifar10, svhn, svhn-extra, folder:PATH).
+        results_path, seed, device, batch_size, limit, val_size, probe_spec, solver, precision, gap, fit_time_limit,
+        scale):
+    """Evaluate encoder SPEC on DATASET (cifar10, cifar10-lossless, cifar10-test1k, svhn, svhn-extra, folder:PATH).
 
     Under torchrun, every process extracts its share of the images and the first probes once.
     """
@@ -69,8 +94,7 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per
     opts = _options(data_dir, cache_dir, weights_dir, device, results=results_path, seed=seed,
                     batch_size=batch_size, limit=limit, download=download, protocol=protocol, val_size=val_size,
                     per_class=per_class, draws=draws, per_layer=per_layer,
-                    probe=ProbeConfig(solver=solver, gap=gap, precision=precision, scale=scale or "",
-                                      fit_time_limit=fit_time_limit))
+                    probe=_probe_config(probe_spec, solver, gap, precision, scale, fit_time_limit))
     for row in run_benchmark(dataset, spec, opts, log=log):
         click.echo(summary(row))
 
@@ -115,13 +139,15 @@ def extract(dataset, spec, data_dir, cache_dir, weights_dir, download, seed, dev
 @options.device
 @options.limit
 @options.val_size
+@probe_options
 def compare(encoder_a, encoder_b, dataset, protocol, per_class, draws, data_dir, cache_dir, weights_dir, seed,
-            device, limit, val_size):
-    """Paired difference between ENCODER_A and ENCODER_B over the same draws (or test images)."""
+            device, limit, val_size, probe_spec, solver, precision, gap, fit_time_limit, scale):
+    """Paired difference between ENCODER_A and ENCODER_B over the same draws (or test images), one probe."""
     from ..pipeline.run import compare_encoders
 
     opts = _options(data_dir, cache_dir, weights_dir, device, seed=seed, limit=limit, protocol=protocol,
-                    val_size=val_size, per_class=per_class, draws=draws)
+                    val_size=val_size, per_class=per_class, draws=draws,
+                    probe=_probe_config(probe_spec, solver, gap, precision, scale, fit_time_limit))
     for line in compare_encoders(dataset, encoder_a, encoder_b, opts, log=log):
         click.echo(line)
 
@@ -143,8 +169,9 @@ def _grid(ctx, param, value):
 @features
 @click.option("--rows", "row_counts", type=click.IntRange(min=50), multiple=True, default=(10_000, 50_000),
               show_default=True, help="Training rows per case (repeatable).")
-@click.option("--solver", "solvers", type=click.Choice(SOLVERS), multiple=True, default=SOLVERS, show_default=True,
-              help="Solvers to time (repeatable).")
+@probe_spec
+@click.option("--solver", "solvers", type=click.Choice(SOLVERS), multiple=True,
+              help="Solvers to time (repeatable; default: torch and the probe's scikit-learn reference).")
 @click.option("--precision", "precisions", type=click.Choice(["float32", "mixed"]), multiple=True,
               default=("mixed",), show_default=True, help="Precisions of the torch solver to time (repeatable).")
 @options.scale
@@ -157,15 +184,22 @@ def _grid(ctx, param, value):
 @options.seed("Seeds the rows of each case and the validation split.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where the torch solver runs.")
-def solvers(dataset, spec, row_counts, solvers, precisions, scale, grid, out, timeout_s, data_dir, cache_dir,
-            weights_dir, seed, device):
+def solvers(dataset, spec, row_counts, probe_spec, solvers, precisions, scale, grid, out, timeout_s, data_dir,
+            cache_dir, weights_dir, seed, device):
     """Time the probe's solvers on cached features: same rows, C grid and protocol; gap, passes, peak memory each."""
     from dataclasses import replace
 
     from ..pipeline.run import features as extract_features, probe_config
     from ..probe.solver_timing import time_solvers
 
-    opts = _options(data_dir, cache_dir, weights_dir, device, seed=seed, probe=ProbeConfig(scale=scale or ""))
+    if probe_spec["kind"] == "knn":
+        raise click.BadParameter("knn is exact: it has no solvers to time; use bench run --probe knn",
+                                 param_hint="--probe")
+    solvers = solvers or ("torch", *(name for name, (kind, _) in REFERENCES.items() if kind == probe_spec["kind"]))
+    for solver in solvers:
+        ProbeConfig(**probe_spec, solver=solver).check()
+    opts = _options(data_dir, cache_dir, weights_dir, device, seed=seed,
+                    probe=ProbeConfig(**probe_spec, scale=scale or ""))
     _, _, encoder, got = extract_features(dataset, spec, opts, log=log)
     base = probe_config(opts, encoder)
     if grid:

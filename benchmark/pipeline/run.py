@@ -85,9 +85,11 @@ def check(opts: RunOptions) -> None:
 
 
 def probe_config(opts: RunOptions, encoder) -> ProbeConfig:
-    """The options' probe on the resolved device; no scaling given means the encoder's own."""
+    """The options' probe on the resolved device. No scaling given means the encoder's own for the linear
+    probes and raw features for kNN (L2-normalised, as the self-supervised codebases do)."""
+    default = "none" if opts.probe.kind == "knn" else encoder.probe_scale
     return ProbeConfig(**{**opts.probe.__dict__, "device": resolve_device(opts.device),
-                          "scale": opts.probe.scale or encoder.probe_scale})
+                          "scale": opts.probe.scale or default})
 
 
 def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
@@ -120,7 +122,7 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
             "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
             "extract_s": round(got.extract_s, 1), "device": device_name(device), "version": __version__,
             "seed": opts.seed, "peak_rss_gb": round(peak_rss_gb(), 2), "limit": opts.limit or "", **outcome,
-            "probe": "svm", "command": opts.command, "commit": provenance.code_version(),
+            "command": opts.command, "commit": provenance.code_version(),
         }
         if predictions:
             row["predictions"] = results.save_predictions(opts.results, row, predictions)
@@ -137,9 +139,13 @@ def summary(row: dict) -> str:
         acc = f"test error {100 - row['test_acc']:.2f}% ± {1.96 * row['test_acc_std']:.2f} (1.96 sd, {row['draws']} draws)"
     layer = f" | layer {row['layer']}" if row.get("layer") else ""
     protocol = row["protocol"] + (f" (--limit {row['limit']} per split)" if row.get("limit") else "")
-    certified = "certified" if certified_gaps(row["gap"], row["search_gap"]) else f"NOT certified to {DEFAULT_GAP:g}"
-    return (f"{row['dataset']} | {row['encoder']}{layer} | {protocol} | {acc} | "
-            f"val {row['val_acc']:.1f}% | C={row['C']:.3g} | {row['dims']} dims | gap {row['gap']:.1e} ({certified})")
+    if row.get("k") not in (None, ""):
+        setting, certificate = f"k={row['k']}, T={row['t']:g}", "exact"
+    else:
+        certified = "certified" if certified_gaps(row["gap"], row["search_gap"]) else f"NOT certified to {DEFAULT_GAP:g}"
+        setting, certificate = f"C={row['C']:.3g}", f"gap {row['gap']:.1e} ({certified})"
+    return (f"{row['dataset']} | {row['encoder']}{layer} | {protocol} | {row['probe']} | {acc} | "
+            f"val {row['val_acc']:.1f}% | {setting} | {row['dims']} dims | {certificate}")
 
 
 def _grid_text(grid) -> str:

@@ -31,6 +31,7 @@ from scipy import stats
 from ..core.errors import BenchError
 from ..core.progress import bar
 from ..data.cache import CachedFeatures
+from . import knn
 from .scaling import RawSpace, Standardizer
 from .search import search_C, walk_grid
 from .solver import ProbeConfig, accuracy, prepare
@@ -49,6 +50,8 @@ class ProbeResult:
     gap: float = float("nan")  # worst relative duality gap of the final fit(s)
     search_gap: float = float("nan")  # worst over every fit of the C search
     passes: float = float("nan")  # passes over the float32 features, search and refit
+    k: int | None = None  # knn: the chosen neighbour count and temperature
+    t: float | None = None
 
 
 def validation_size(requested: int, n_train: int) -> int:
@@ -84,6 +87,8 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     X = to_tensor(train.read(rows[order], columns), device)
     y = torch.from_numpy(labels[order]).to(device)
     n_classes = int(labels.max()) + 1
+    if config.kind == "knn":
+        return _knn_full(X, y, len(fit_pos), n_classes, test, config, columns)
 
     start = time.perf_counter()
     n_fit = len(fit_pos)
@@ -110,6 +115,26 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
         test_acc = float(correct.mean()) * 100.0
     return ProbeResult(walk.C, walk.accuracy, test_acc, walk.tried, fit_s, correct, val_correct, final.gap, walk.gap,
                        passes)
+
+
+def _knn_full(X, y, n_fit: int, n_classes: int, test, config: ProbeConfig, columns) -> ProbeResult:
+    """kNN under the full protocol: (k, T) by validation accuracy with the fit rows as neighbours, then
+    every training row as neighbours of the test rows."""
+    start = time.perf_counter()
+    standardizer = Standardizer(X, enabled=config.scale == "standard")
+    knn.normalise_(standardizer.apply_(X))
+    found = knn.neighbours(X[:n_fit], X[n_fit:], max(config.k_grid), desc="kNN: validation")
+    choice = knn.choose([found], [y[:n_fit]], y[n_fit:], n_classes, config.k_grid, config.t_grid)
+    val_correct = (knn.predict(knn.vote(found, y[:n_fit], n_classes, choice.k, choice.t)) == y[n_fit:]).cpu().numpy()
+    test_acc = correct = None
+    if test is not None:
+        X_test = knn.normalise_(standardizer.apply_(to_tensor(test.read(columns=columns), X.device)))
+        found = knn.neighbours(X, X_test, choice.k, desc="kNN: test")
+        predicted = knn.predict(knn.vote(found, y, n_classes, choice.k, choice.t)).cpu()
+        correct = (predicted == torch.from_numpy(test.labels())).numpy()
+        test_acc = float(correct.mean()) * 100.0
+    return ProbeResult(float("nan"), choice.accuracy, test_acc, [(k, a) for k, _, a in choice.tried],
+                       time.perf_counter() - start, correct, val_correct, 0.0, 0.0, float("nan"), choice.k, choice.t)
 
 
 @dataclass(frozen=True)
@@ -187,6 +212,8 @@ class DrawResults:
     gap: float  # worst relative duality gap of the fits scored on test
     search_gap: float  # worst over every fit of the C search
     passes: float
+    k: int | None = None  # knn: the chosen neighbour count and temperature
+    t: float | None = None
 
 
 def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: FewShot, val_size: int, seed: int,
@@ -201,6 +228,8 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
     X_val = to_tensor(train.read(val_idx, columns), device)
     y_val = torch.from_numpy(labels[val_idx]).to(device)
     n_classes = int(labels.max()) + 1
+    if config.kind == "knn":
+        return _knn_few(X_drawn, drawn, X_val, y_val, draws, labels, setting, n_classes, test, config, columns)
 
     def standardised(d):
         X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
@@ -246,6 +275,39 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
     return DrawResults(C, walk.accuracy, test_accs, walk.tried, time.perf_counter() - start, gap, walk.gap, passes)
 
 
+def _knn_few(X_drawn, drawn, X_val, y_val, draws, labels, setting: FewShot, n_classes: int, test, config,
+             columns) -> DrawResults:
+    """kNN under a draw protocol: (k, T) by mean validation accuracy over the search draws, each draw's
+    rows the neighbours; then every test draw at that (k, T). Standardisation, if asked for, per draw."""
+    start = time.perf_counter()
+    device = X_drawn.device
+
+    def pool(d):
+        X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
+        standardizer = Standardizer(X, enabled=config.scale == "standard")
+        return knn.normalise_(standardizer.apply_(X)), torch.from_numpy(labels[draws[d]]).to(device), standardizer
+
+    found, pool_labels = [], []
+    for d in bar(range(setting.search_draws), desc="kNN over draws", unit="draw"):
+        X, y, standardizer = pool(d)
+        queries = knn.normalise_(standardizer.apply_(X_val.clone()))
+        found.append(knn.neighbours(X, queries, max(config.k_grid), desc=None))
+        pool_labels.append(y)
+    choice = knn.choose(found, pool_labels, y_val, n_classes, config.k_grid, config.t_grid)
+    test_accs = []
+    if test is not None:
+        X_test = to_tensor(test.read(columns=columns), device)
+        y_test = torch.from_numpy(test.labels())
+        for d in bar(range(setting.test_draws), desc=f"test draws at k={choice.k}, T={choice.t:g}", unit="draw"):
+            X, y, standardizer = pool(d)
+            queries = knn.normalise_(standardizer.apply_(X_test.clone()))
+            found_d = knn.neighbours(X, queries, choice.k, desc=None)
+            predicted = knn.predict(knn.vote(found_d, y, n_classes, choice.k, choice.t)).cpu()
+            test_accs.append(float((predicted == y_test).double().mean()) * 100.0)
+    return DrawResults(float("nan"), choice.accuracy, test_accs, [(k, a) for k, _, a in choice.tried],
+                       time.perf_counter() - start, 0.0, 0.0, float("nan"), choice.k, choice.t)
+
+
 def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, seed: int,
         probe: ProbeConfig, columns=None, per_class: int = 400, draws: int = 10) -> tuple[dict, dict]:
     """Run protocol ``name``; returns the result-row columns it determines and, for ``full``, which test and
@@ -265,4 +327,6 @@ def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, s
     certificate = {"gap": float(f"{r.gap:.3g}"), "search_gap": float(f"{r.search_gap:.3g}")}
     if np.isfinite(r.passes):
         certificate["passes"] = round(r.passes)
+    if probe.kind == "knn":  # exact: no C, no gap to certify
+        row.update(C="", k=r.k, t=r.t)
     return {**row, "fit_s": round(r.fit_s, 1), **certificate}, predictions

@@ -1,9 +1,15 @@
 """The probe's settings and the solver they name, behind one fit/predict interface.
 
-``torch`` is this project's L2-SVM (``svm.L2SVM``), stopped on a certified relative
-duality gap; ``liblinear`` is scikit-learn's LinearSVC with the same objective, kept as the
-reference, whose solutions are certified by the same gap after the fact. ``LIBLINEAR``
-holds the reference's settings in one place, for the fits and for the rows that record them.
+Three probes (``PROBES``): ``svm``, the paper's L2-SVM (``svm.SVMSolver``), and ``logreg``,
+multinomial logistic regression (``logreg.LogRegSolver``), both stopped on a certified
+relative duality gap, with C chosen on validation; ``knn``, weighted k-nearest neighbours
+(``knn``), exact, with k and T chosen on validation. A probe spec names one and may fix its
+settings (``logreg:c=1e-4``, ``knn:k=20,t=0.07``), parsed by ``parse_probe`` before any work.
+
+For the SVM, ``torch`` is this project's solver; ``liblinear`` is scikit-learn's LinearSVC
+with the same objective, kept as the reference, whose solutions are certified by the same
+gap after the fact. ``LIBLINEAR`` holds the reference's settings in one place, for the fits
+and for the rows that record them.
 """
 
 from __future__ import annotations
@@ -13,12 +19,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .svm import L2SVM, Operand, Spectrum, certify, default_precision
+from ..core.errors import BenchError
+from .knn import K_GRID, T_GRID
+from .logreg import LogRegSolver, certify as logreg_certify
+from .svm import Operand, Spectrum, SVMSolver, certify, default_precision
 
 DEFAULT_GRID = tuple(float(c) for c in np.logspace(-6, 0, 13))
 DEFAULT_GAP = 1e-3  # the relative duality gap every leaderboard number is certified to
-SOLVERS = ("torch", "liblinear")
+SOLVERS = ("torch", "liblinear", "lbfgs")  # liblinear: the SVM's reference; lbfgs: logistic regression's
+PROBES = ("svm", "logreg", "knn")
+PROBE_OPTIONS = {"svm": {"c": float}, "logreg": {"c": float}, "knn": {"k": int, "t": float}}
 LIBLINEAR = {"tol": 1e-4, "max_iter": 2000, "precision": "float64"}
+LBFGS = {"tol": 1e-4, "max_iter": 100, "precision": "float64"}  # scikit-learn's defaults
+REFERENCES = {"liblinear": ("svm", LIBLINEAR), "lbfgs": ("logreg", LBFGS)}
 
 
 def certified_gaps(gap: float, search_gap: float) -> bool:
@@ -28,6 +41,9 @@ def certified_gaps(gap: float, search_gap: float) -> bool:
 
 @dataclass(frozen=True)
 class ProbeConfig:
+    kind: str = "svm"  # one of PROBES
+    k_grid: tuple[int, ...] = K_GRID  # knn: neighbour counts searched on validation
+    t_grid: tuple[float, ...] = T_GRID  # knn: vote temperatures searched on validation
     solver: str = "torch"
     grid: tuple[float, ...] = DEFAULT_GRID
     gap: float = DEFAULT_GAP  # torch solver: stop each class at this relative duality gap
@@ -38,15 +54,59 @@ class ProbeConfig:
     scale: str = "standard"  # "standard": per-feature mean and deviation; "none": raw features, as the DCGAN code
     fit_time_limit: float | None = None  # torch solver: seconds per fit before it stops uncertified
 
+    @property
+    def spec(self) -> str:
+        """The probe as rows record it: its name, with the settings it fixes rather than searches."""
+        fixed = []
+        if self.kind == "knn":
+            fixed += [f"k={self.k_grid[0]}"] if self.k_grid != K_GRID and len(self.k_grid) == 1 else []
+            fixed += [f"t={self.t_grid[0]:g}"] if self.t_grid != T_GRID and len(self.t_grid) == 1 else []
+        elif self.grid != DEFAULT_GRID and len(self.grid) == 1:
+            fixed.append(f"c={self.grid[0]:g}")
+        return self.kind + (":" + ",".join(fixed) if fixed else "")
+
+    def check(self) -> None:
+        """Refuse, before any work, a solver that does not fit this probe."""
+        if self.solver in REFERENCES and REFERENCES[self.solver][0] != self.kind:
+            raise BenchError(f"--solver {self.solver} is the {REFERENCES[self.solver][0]} probe's reference; "
+                             f"with --probe {self.kind} use --solver torch")
+
     def resolved_precision(self) -> str:
-        if self.solver == "liblinear":
-            return LIBLINEAR["precision"]
+        if self.kind == "knn":
+            return "float32"
+        if self.solver in REFERENCES:
+            return REFERENCES[self.solver][1]["precision"]
         return default_precision(self.device) if self.precision == "auto" else self.precision
 
     def recorded(self) -> dict:
         """The solver settings a result row records (the reference's own for liblinear)."""
-        tol = LIBLINEAR["tol"] if self.solver == "liblinear" else self.gap
-        return {"solver": self.solver, "tol": tol, "precision": self.resolved_precision()}
+        if self.kind == "knn":
+            return {"probe": self.spec, "solver": "exact", "tol": "", "precision": self.resolved_precision()}
+        tol = REFERENCES[self.solver][1]["tol"] if self.solver in REFERENCES else self.gap
+        return {"probe": self.spec, "solver": self.solver, "tol": tol, "precision": self.resolved_precision()}
+
+
+def parse_probe(spec: str) -> dict:
+    """``NAME[:key=value,...]`` -> ProbeConfig fields; one line for anything unknown or out of range."""
+    name, _, rest = spec.strip().partition(":")
+    if name not in PROBES:
+        raise BenchError(f"unknown probe {name!r} in {spec!r}; choose from {', '.join(PROBES)} "
+                         "(e.g. svm, logreg:c=1e-4, knn:k=20,t=0.07)")
+    fields = {"kind": name}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        allowed = PROBE_OPTIONS[name]
+        if not eq or key not in allowed:
+            raise BenchError(f"probe {name}: unknown option {item!r} in {spec!r}; its options are "
+                             f"{', '.join(f'{k}=' for k in allowed)}")
+        try:
+            number = allowed[key](value)
+        except ValueError:
+            raise BenchError(f"probe {name}: {key}={value!r} is not {'an integer' if allowed[key] is int else 'a number'}") from None
+        if not number > 0 or number != number or number == float("inf"):
+            raise BenchError(f"probe {name}: {key}={value} must be a positive finite number")
+        fields[{"c": "grid", "k": "k_grid", "t": "t_grid"}[key]] = (number,)
+    return fields
 
 
 class Liblinear:
@@ -71,14 +131,44 @@ class Liblinear:
     def gap(self) -> float:
         return float(self.gap_.max())
 
+
+class Lbfgs(Liblinear):
+    """scikit-learn's LogisticRegression (lbfgs, its defaults) on X with a constant column: the same objective
+    as ``logreg.LogRegSolver``, its solution certified by the same duality gap."""
+
+    def __init__(self, C, tol: float = LBFGS["tol"], max_iter: int = LBFGS["max_iter"]):
+        from sklearn.linear_model import LogisticRegression
+
+        self.C = C
+        self.model = LogisticRegression(C=C, fit_intercept=False, tol=tol, max_iter=max_iter)
+
+    def fit(self, X, y, n_classes=None, warm_start=None, operand=None, spectrum=None):
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        X64 = np.hstack([X.cpu().double().numpy(), np.ones((len(X), 1))])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # its gap says how far it got
+            self.model.fit(X64, y.cpu().numpy())
+        coef = torch.from_numpy(self.model.coef_)
+        self.coef_, self.intercept_ = coef[:, :-1].float().to(X.device), coef[:, -1].float().to(X.device)
+        self.gap_ = torch.tensor([logreg_certify(X, y, self.coef_, self.intercept_, self.C)])
+        self.passes_ = float("nan")
+        return self
+
     def predict(self, X):
         return torch.nn.functional.linear(X, self.coef_.to(X.device), self.intercept_.to(X.device)).argmax(1)
 
 
 def make_solver(config: ProbeConfig, C: float):
+    if config.kind == "logreg" and config.solver == "torch":
+        return LogRegSolver(C=C, tol=config.gap, precision=config.resolved_precision(), time_limit=config.fit_time_limit)
     if config.solver == "liblinear":
         return Liblinear(C)
-    return L2SVM(C=C, tol=config.gap, precision=config.resolved_precision(), time_limit=config.fit_time_limit)
+    if config.solver == "lbfgs":
+        return Lbfgs(C)
+    return SVMSolver(C=C, tol=config.gap, precision=config.resolved_precision(), time_limit=config.fit_time_limit)
 
 
 @dataclass
@@ -96,7 +186,7 @@ class Prepared:
 
 def prepare(config: ProbeConfig, X: torch.Tensor, spectrum: Spectrum | None = None) -> Prepared:
     """The operand and spectrum of X (torch solver only); pass ``spectrum`` to reuse a close one."""
-    if config.solver != "torch":
+    if config.solver != "torch" or config.kind == "knn":
         return Prepared()
     operand = Operand.of(X, config.resolved_precision())
     if spectrum is None and config.rank > 0:

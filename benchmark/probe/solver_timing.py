@@ -23,7 +23,7 @@ from .solver import ProbeConfig
 
 COLUMNS = ("time", "dataset", "encoder", "n_train", "dims", "solver", "precision", "device", "c_grid",
            "status", "C", "val_acc", "test_acc", "fit_s", "search_points", "peak_rss_gb", "scale", "gap",
-           "search_gap", "passes")
+           "search_gap", "passes", "probe")
 
 
 def training_rows(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -83,10 +83,10 @@ def time_solvers(train: CachedFeatures, test: CachedFeatures, row_counts, solver
     for n in row_counts:
         for case in cases(solvers, precisions):
             config = replace(base, **case)
-            name = config.solver + (f" ({config.precision})" if config.solver == "torch" else "")
+            name = f"{config.kind} {config.solver}" + (f" ({config.precision})" if config.solver == "torch" else "")
             log(f"{name} on {n} rows ...")
             r = run_case(train, test, n, config, seed=seed, timeout_s=timeout_s)
-            row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **meta, "solver": config.solver,
+            row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **meta, "probe": config.spec, "solver": config.solver,
                    "precision": config.resolved_precision(), "device": device_name(config.device),
                    "scale": config.scale, **{k: v for k, v in r.items() if k in COLUMNS}}
             append_csv(out, [row], COLUMNS, "solver-timing", warn=log)

@@ -203,7 +203,7 @@ class _Rung:
         self.dtype = self.exact.result
 
 
-class L2SVM:
+class SVMSolver:
     """One-vs-rest L2-SVM; ``fit`` stops when every class's relative duality gap is at most ``tol``."""
 
     def __init__(self, C: float = 1.0, tol: float = 1e-3, max_iter: int = 200, max_cg: int = 500,
@@ -294,7 +294,7 @@ class L2SVM:
         if todo.any():  # stopped by a limit or a stall: report the certificate all the same
             z, gap = self._certificate(X, rung, T, W, b)
         if not (torch.isfinite(W).all() and torch.isfinite(b).all()):
-            raise FloatingPointError(f"L2SVM diverged at C={self.C:g} (non-finite weights); features on very "
+            raise FloatingPointError(f"L2-SVM diverged at C={self.C:g} (non-finite weights); features on very "
                                      "different scales need standardising (--scale standard)")
         self.coef_, self.intercept_, self.gap_, self.precision_ = W, b, gap.cpu(), rung.name
         self.certified_ = bool((self.gap_ <= self.tol).all())

@@ -1,0 +1,143 @@
+"""The three probes as scikit-learn estimators, for notebooks, ``Pipeline`` and ``GridSearchCV``.
+
+They take numpy arrays or torch tensors (any numeric dtype; contiguous float32 input on the
+CPU is used without a copy, so the torch path keeps its speed) and labels of any values
+(``classes_`` maps them back). Fitted weights live as float32 tensors; ``coef_`` and
+``intercept_`` are numpy views of them for scikit-learn.
+
+    from benchmark.probe import L2SVM, LogReg, KNN
+    L2SVM(C=1e-3).fit(X, y).score(X_test, y_test)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..core.devices import resolve_device
+from . import knn
+from .logreg import LogRegSolver
+from .svm import SVMSolver
+
+
+class _Probe(ClassifierMixin, BaseEstimator):
+    """Input checks, label encoding and torch conversion shared by the three probes."""
+
+    def _fit_inputs(self, X, y):
+        if torch.is_tensor(y):
+            y = y.detach().cpu().numpy()
+        X, y = validate_data(self, _numpy(X), y, dtype=[np.float32, np.float64])
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data; "
+                             f"got 1 class: {self.classes_[0]!r}")
+        device = torch.device(resolve_device(self.device))
+        self.device_ = str(device)
+        return _tensor(X, device), torch.from_numpy(encoded.astype(np.int64)).to(device)
+
+    def _inputs(self, X) -> torch.Tensor:
+        check_is_fitted(self)
+        X = validate_data(self, _numpy(X), dtype=[np.float32, np.float64], reset=False)
+        return _tensor(X, torch.device(self.device_))
+
+    def _scores(self, X) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decision_function(self, X) -> np.ndarray:
+        """Class scores (n, n_classes); for two classes, one score per sample (positive: ``classes_[1]``)."""
+        scores = self._scores(X).double().cpu().numpy()
+        return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self._scores(X).argmax(1).cpu().numpy()]
+
+
+class _Linear(_Probe):
+    @property
+    def coef_(self) -> np.ndarray:
+        return self.solver_.coef_.cpu().numpy()
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        return self.solver_.intercept_.cpu().numpy()
+
+    @property
+    def gap_(self) -> float:
+        """The fit's certified relative duality gap (worst class for the SVM)."""
+        return self.solver_.gap
+
+    def fit(self, X, y):
+        X, y = self._fit_inputs(X, y)
+        self.solver_ = self._solver().fit(X, y, len(self.classes_))
+        return self
+
+    def _scores(self, X) -> torch.Tensor:
+        return self.solver_.decision_function(self._inputs(X))
+
+
+class L2SVM(_Linear):
+    """The paper's probe: one-vs-rest L2-regularised squared-hinge SVM, intercept penalised as LinearSVC's,
+    stopped at relative duality gap ``tol`` (certified). ``precision="auto"`` uses bfloat16 Hessian products
+    where they are native."""
+
+    def __init__(self, C: float = 1.0, tol: float = 1e-3, precision: str = "auto", device: str = "auto"):
+        self.C, self.tol, self.precision, self.device = C, tol, precision, device
+
+    def _solver(self):
+        return SVMSolver(C=self.C, tol=self.tol, precision=self.precision)
+
+
+class LogReg(_Linear):
+    """Multinomial logistic regression with the intercept penalised as a constant feature (scikit-learn's
+    ``LogisticRegression(fit_intercept=False)`` on X with a column of ones), stopped at relative duality
+    gap ``tol`` (certified)."""
+
+    def __init__(self, C: float = 1.0, tol: float = 1e-3, precision: str = "auto", device: str = "auto"):
+        self.C, self.tol, self.precision, self.device = C, tol, precision, device
+
+    def _solver(self):
+        return LogRegSolver(C=self.C, tol=self.tol, precision=self.precision)
+
+    def predict_proba(self, X) -> np.ndarray:
+        return torch.softmax(self._scores(X).double(), 1).cpu().numpy()
+
+
+class KNN(_Probe):
+    """Weighted kNN on L2-normalised features: the ``k`` most cosine-similar training rows vote exp(s / t)."""
+
+    def __init__(self, k: int = 20, t: float = 0.07, device: str = "auto"):
+        self.k, self.t, self.device = k, t, device
+
+    def fit(self, X, y):
+        if not (isinstance(self.k, (int, np.integer)) and self.k >= 1):
+            raise ValueError(f"k must be a positive integer, got {self.k!r}")
+        if not self.t > 0:
+            raise ValueError(f"t must be positive, got {self.t!r}")
+        X, self.labels_ = self._fit_inputs(X, y)
+        self.train_ = knn.normalised(X)
+        return self
+
+    def _scores(self, X) -> torch.Tensor:
+        queries = knn.normalised(self._inputs(X))
+        found = knn.neighbours(self.train_, queries, self.k, desc=None)
+        return knn.vote(found, self.labels_, len(self.classes_), min(self.k, len(self.train_)), self.t)
+
+    def predict_proba(self, X) -> np.ndarray:
+        scores = self._scores(X)
+        return (scores / scores.sum(1, keepdim=True)).cpu().numpy()
+
+
+def _numpy(X):
+    """Tensors become numpy views (CPU) for validation; everything else as given."""
+    return X.detach().cpu().numpy() if torch.is_tensor(X) else X
+
+
+def _tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if not X.flags.writeable:  # torch cannot share read-only memory (a memory map, say)
+        X = X.copy()
+    return torch.from_numpy(X).to(device)
