@@ -48,12 +48,14 @@ class _Probe(ClassifierMixin, BaseEstimator):
         raise NotImplementedError
 
     def decision_function(self, X) -> np.ndarray:
-        """Class scores (n, n_classes); for two classes, one score per sample (positive: ``classes_[1]``)."""
+        """Class scores (n, n_classes); for two classes, one score per sample (positive: ``classes_[1]``).
+        kNN's scores are each class's share of the vote."""
         scores = self._scores(X).double().cpu().numpy()
         return scores[:, 1] - scores[:, 0] if len(self.classes_) == 2 else scores
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self._scores(X).argmax(1).cpu().numpy()]
+        best = self._scores(X).argmax(1).cpu().numpy()
+        return self.classes_[best]
 
 
 class _Linear(_Probe):
@@ -76,7 +78,8 @@ class _Linear(_Probe):
         return self
 
     def _scores(self, X) -> torch.Tensor:
-        return self.solver_.decision_function(self._inputs(X))
+        X = self._inputs(X)
+        return self.solver_.decision_function(X)
 
 
 class L2SVM(_Linear):
@@ -122,13 +125,19 @@ class KNN(_Probe):
         return self
 
     def _scores(self, X) -> torch.Tensor:
+        """Each class's share of the vote. Neighbours' similarities are recomputed in float64, so a sample's
+        scores do not depend on which other samples share its batch."""
         queries = knn.normalised(self._inputs(X))
         found = knn.neighbours(self.train_, queries, self.k, desc=None)
-        return knn.vote(found, self.labels_, len(self.classes_), min(self.k, len(self.train_)), self.t)
+        found.similarity = torch.cat([
+            torch.einsum("qd,qkd->qk", queries[i:i + knn.RESCORE].double(),
+                         self.train_[found.index[i:i + knn.RESCORE]].double()).float()
+            for i in range(0, len(queries), knn.RESCORE)]) if len(queries) else found.similarity
+        votes = knn.vote(found, self.labels_, len(self.classes_), min(self.k, len(self.train_)), self.t)
+        return votes / votes.sum(1, keepdim=True)
 
     def predict_proba(self, X) -> np.ndarray:
-        scores = self._scores(X)
-        return (scores / scores.sum(1, keepdim=True)).cpu().numpy()
+        return self._scores(X).cpu().numpy()
 
 
 def _numpy(X):

@@ -5,6 +5,7 @@ last, and stops once validation accuracy has failed to beat its best for ``patie
 points in a row (a flat start, such as chance accuracy at tiny C, does not count). A best
 C at the top edge extends the grid by half-decades; a best C at the bottom walks down
 (cold fits) until accuracy falls, so the chosen C is never at an edge of what was tried.
+A grid of one C (a probe spec that fixes it) is taken as given.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def walk_grid(grid, patience: int, evaluate: Callable[[float, Any], tuple[float,
     """Choose C by validation accuracy; ``evaluate(C, warm)`` returns (accuracy, fitted, gap, passes),
     and the fitted state of one C warm-starts the next (``warm`` is None for a cold fit)."""
     grid = sorted(grid)
+    fixed = len(grid) == 1  # a C the user fixed (svm:c=...) is used as given, never extended
     tried, warm, gaps, passes = [], None, [], 0.0
     best = Walk(None, -1.0)
     i, since_best = 0, 0
@@ -52,12 +54,12 @@ def walk_grid(grid, patience: int, evaluate: Callable[[float, Any], tuple[float,
             since_best += 1
             if since_best >= patience:
                 break
-        if i == len(grid) - 1 and acc >= best.accuracy and C < TOP:
+        if i == len(grid) - 1 and acc >= best.accuracy and C < TOP and not fixed:
             grid.append(C * STEP)  # still rising at the top: extend
             progress.total += 1
         i += 1
     progress.close()
-    if best.C == grid[0]:  # best at the bottom: walk down until accuracy falls
+    if best.C == grid[0] and not fixed:  # best at the bottom: walk down until accuracy falls
         C = grid[0]
         while C > BOTTOM:
             C /= STEP

@@ -1,0 +1,139 @@
+"""The three probes: scikit-learn's face, logistic regression against lbfgs, kNN against a float64
+reference, and each probe through `bench run` in every protocol."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from benchmark.cli import commands as cli
+from benchmark.probe import KNN, L2SVM, LogReg, knn
+from benchmark.probe.logreg import LogRegSolver, certify, objective
+from benchmark.probe.svm import Spectrum
+
+
+@parametrize_with_checks([L2SVM(), LogReg(), KNN()])  # all pass; scikit-learn itself skips its array-API checks unless SCIPY_ARRAY_API=1
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+@pytest.mark.parametrize("probe", [L2SVM(C=1e-2), LogReg(C=1e-1), KNN(k=10)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numpy_input_and_any_label_values(probe, dtype, digits):
+    X, y = digits
+    X = X.astype(dtype)
+    assert probe.fit(X[:1200], y[:1200]).score(X[1200:], y[1200:]) > 0.85
+    signs = np.where(y % 2 == 0, -1, 1)  # -1/+1 labels come back as -1/+1
+    predicted = probe.fit(X[:1200], signs[:1200]).predict(X[1200:])
+    assert set(predicted) <= {-1, 1} and (predicted == signs[1200:]).mean() > 0.8
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])[y]
+    assert probe.fit(X[:1200], names[:1200]).score(X[1200:], names[1200:]) > 0.85
+    assert list(probe.classes_) == sorted(set(names))
+
+
+def test_torch_features_with_numpy_labels_and_pipelines(digits):
+    X, y = digits
+    model = L2SVM(C=1e-2).fit(torch.from_numpy(X).float(), y)
+    assert model.score(torch.from_numpy(X).float(), torch.from_numpy(y)) > 0.95
+    assert model.coef_.shape == (10, 64) and model.gap_ <= 1e-3
+    search = GridSearchCV(make_pipeline(StandardScaler(), LogReg()), {"logreg__C": [1e-3, 1e-1]}, cv=3)
+    assert search.fit(X, y).best_score_ > 0.85
+    proba = LogReg(C=0.1).fit(X, y).predict_proba(X[:5])
+    assert proba.shape == (5, 10) and np.allclose(proba.sum(1), 1)
+    assert L2SVM().get_params() == {"C": 1.0, "tol": 1e-3, "precision": "auto", "device": "auto"}
+
+
+@pytest.mark.parametrize("C", [1e-3, 1e-1, 10.0])
+def test_logreg_matches_lbfgs_to_tight_tolerance(C, digits):
+    X, y = digits
+    Xt, yt = torch.from_numpy(X).float(), torch.from_numpy(y)
+    ours = LogRegSolver(C=C, tol=1e-6, precision="float32").fit(Xt, yt, spectrum=Spectrum.of(Xt, rank=32))
+    with_ones = np.hstack([Xt.double().numpy(), np.ones((len(X), 1))])
+    theirs = LogisticRegression(C=C, fit_intercept=False, tol=1e-10, max_iter=10_000).fit(with_ones, y)
+    W, b = torch.from_numpy(theirs.coef_[:, :-1]).float(), torch.from_numpy(theirs.coef_[:, -1]).float()
+    assert ours.gap <= 1e-6 and certify(Xt, yt, W, b, C) <= 1e-6
+    assert abs(ours.objective(Xt, yt) - objective(Xt, yt, W, b, C)) <= 1e-6 * objective(Xt, yt, W, b, C)
+
+
+def test_logreg_mixed_precision_is_certified(digits):
+    X, y = digits
+    Xt, yt = torch.from_numpy(X).float(), torch.from_numpy(y)
+    model = LogRegSolver(C=1.0, tol=1e-3, precision="mixed").fit(Xt, yt)
+    assert model.gap <= 1e-3 and certify(Xt, yt, model.coef_, model.intercept_, 1.0) <= 1e-3
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_knn_neighbours_match_a_float64_reference(fast):
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(10, 256, generator=g)
+    train = knn.normalised(centres.repeat(300, 1) + 0.8 * torch.randn(3000, 256, generator=g))
+    queries = knn.normalised(centres.repeat(40, 1) + 0.8 * torch.randn(400, 256, generator=g))
+    found = knn.neighbours(train, queries, 50, fast=fast, desc=None)
+    reference = torch.topk(queries.double() @ train.double().T, 50, dim=1)
+    assert (found.index == reference.indices).float().mean() > 0.999  # the rest: near-ties in float32
+    labels = torch.arange(10).repeat(300)
+    ours = knn.predict(knn.vote(found, labels, 10, 20, 0.07))
+    ref = knn.predict(knn.vote(knn.Neighbours(reference.values.float(), reference.indices), labels, 10, 20, 0.07))
+    assert (ours == ref).all()
+
+
+def test_knn_ties_break_by_training_index():
+    base = knn.normalised(torch.eye(4))
+    train = torch.cat([base, base])  # every row twice: rows i and i + 4 tie
+    found = knn.neighbours(train, base[:2], 3, fast=False, desc=None)
+    assert found.index.tolist() == [[0, 4, 1], [1, 5, 0]]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli.cli, list(args), standalone_mode=False, catch_exceptions=True)
+
+
+@pytest.mark.parametrize("probe", ["logreg", "knn", "knn:k=10,t=0.07", "logreg:c=0.001"])
+@pytest.mark.parametrize("protocol", ["full", "few"])
+def test_every_probe_in_every_protocol_through_bench_run(probe, protocol, cifar_folder, tmp_path):
+    out = tmp_path / "runs.csv"
+    few = ["--per-class", "3", "--draws", "2"] if protocol == "few" else []
+    result = invoke("run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--results",
+                    str(out), "--val-size", "20", "--protocol", protocol, "--probe", probe, *few)
+    assert result.exception is None, result.output
+    row = list(csv.DictReader(open(out)))[-1]
+    assert row["probe"] == probe and float(row["test_acc"]) > 30
+    if probe.startswith("knn"):
+        assert row["C"] == "" and int(row["k"]) >= 1 and float(row["t"]) > 0 and "exact" in result.output
+    else:
+        assert float(row["C"]) > 0 and float(row["gap"]) <= 1e-3 and row["k"] == ""
+    if probe.endswith("k=10,t=0.07"):
+        assert row["k"] == "10" and row["t"] == "0.07"
+    if probe.endswith("c=0.001"):
+        assert float(row["C"]) == 0.001
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--probe", "forest"], "unknown probe 'forest'"),
+    (["--probe", "knn:k=0"], "k=0 must be a positive"),
+    (["--probe", "knn:c=1"], "unknown option 'c=1'"),
+    (["--probe", "logreg:c=abc"], "is not a number"),
+    (["--probe", "logreg", "--solver", "liblinear"], "--solver liblinear is the svm probe's reference"),
+])
+def test_bad_probe_specs_are_one_line_before_work(args, message):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "cifar10", "--features", "pixels", *args],
+                          capture_output=True, text=True)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
