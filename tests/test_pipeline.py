@@ -105,7 +105,7 @@ def test_C_selection_reads_only_validation(tmp_path):
 def test_probe_learns_and_grid_extends_at_edge(tmp_path):
     cache = FeatureCache(tmp_path)
     got = extract(Pixels(), "toy", splits(300, 100), cache, batch_size=128)
-    result = run_probe(got.features["train"], got.features["test"], 60, 0, ProbeConfig(grid=(1e-9,)))
+    result = run_probe(got.features["train"], got.features["test"], 60, 0, ProbeConfig(grid=(1e-9, 3e-9)))
     assert result.test_acc >= 75
     assert max(c for c, _ in result.tried) > 1e-8  # best at the top edge: the grid grew upward
 
@@ -172,7 +172,7 @@ def test_cli_run_writes_a_row_and_reuses_cache(cifar_folder, tmp_path):
             "--val-size", "20"]
     first = invoke(*args)
     assert first.exception is None, first.output
-    assert "cifar10 | pixels | full | test" in first.output and "3072 dims" in first.output
+    assert "cifar10 | pixels | full | svm | test" in first.output and "3072 dims" in first.output
     second = invoke(*args)
     assert "features from cache" in second.output
     rows = list(csv.DictReader(open(out)))

@@ -65,7 +65,7 @@ def test_plugin_is_listed_and_runs(plugin_path, cifar_folder, tmp_path):
     run = bench(plugin_path, "run", "cifar10", "--features", "mean-colour", "--data-dir", str(cifar_folder),
                 "--results", str(tmp_path / "runs.csv"), "--val-size", "20")
     assert run.returncode == 0, run.stderr
-    assert "cifar10 | mean-colour | full | test" in run.stdout and "| 12 dims" in run.stdout
+    assert "cifar10 | mean-colour | full | svm | test" in run.stdout and "| 12 dims" in run.stdout
 
 
 def test_readme_encoder_example_runs(cifar_folder, tmp_path):

@@ -72,8 +72,14 @@ def _fast_block(train, low, q, k):
     """Candidates by bfloat16 products, re-scored in float32; queries whose result bfloat16 rounding could
     have changed (a row outside the candidates within ``BF16_ERROR`` of the k-th) are scored in float32."""
     rough = torch.topk((q.to(torch.bfloat16) @ low.T).float(), k + MARGIN, dim=1)
-    scores = torch.cat([torch.einsum("qd,qkd->qk", q[i:i + RESCORE], train[rough.indices[i:i + RESCORE]])
-                        for i in range(0, len(q), RESCORE)])
+    wide = rough.indices.shape[1]
+    rows = torch.empty(RESCORE * wide, train.shape[1], dtype=train.dtype, device=train.device)  # reused: no page faults
+    scores = torch.empty(len(q), wide, dtype=train.dtype, device=train.device)
+    for i in range(0, len(q), RESCORE):
+        picked = rough.indices[i:i + RESCORE].reshape(-1)
+        torch.index_select(train, 0, picked, out=rows[:len(picked)])
+        n = len(picked) // wide
+        scores[i:i + n] = torch.bmm(rows[:len(picked)].view(n, wide, -1), q[i:i + n, :, None]).squeeze(2)
     s, j = _ordered_topk(scores, k)
     s, j = _tie_order_rows(s, rough.indices.gather(1, j))
     unsure = s[:, -1] <= rough.values[:, -1] + BF16_ERROR

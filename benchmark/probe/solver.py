@@ -131,6 +131,9 @@ class Liblinear:
     def gap(self) -> float:
         return float(self.gap_.max())
 
+    def predict(self, X):
+        return torch.nn.functional.linear(X, self.coef_.to(X.device), self.intercept_.to(X.device)).argmax(1)
+
 
 class Lbfgs(Liblinear):
     """scikit-learn's LogisticRegression (lbfgs, its defaults) on X with a constant column: the same objective
@@ -156,9 +159,6 @@ class Lbfgs(Liblinear):
         self.gap_ = torch.tensor([logreg_certify(X, y, self.coef_, self.intercept_, self.C)])
         self.passes_ = float("nan")
         return self
-
-    def predict(self, X):
-        return torch.nn.functional.linear(X, self.coef_.to(X.device), self.intercept_.to(X.device)).argmax(1)
 
 
 def make_solver(config: ProbeConfig, C: float):

@@ -20,7 +20,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def labels_curve(rows: pd.DataFrame, dataset: str, path: Path) -> Path | None:
+def labels_curve(rows: pd.DataFrame, dataset: str, path: Path, probe: str = "svm") -> Path | None:
     """Test accuracy against labelled images per class, one line per encoder, 95% bands."""
     rows = rows[(rows.dataset == dataset) & rows.layer.fillna("").isin(["", "all"])].copy()
     n_classes = 10
@@ -38,13 +38,13 @@ def labels_curve(rows: pd.DataFrame, dataset: str, path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_xlabel("labelled training images per class")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{dataset}: accuracy against labels (bands: 95% interval over draws)")
+    ax.set_title(f"{dataset}, {probe} probe: accuracy against labels (bands: 95% interval over draws)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the points
     return _save(fig, path)
 
 
-def per_layer(rows: pd.DataFrame, dataset: str, path: Path) -> Path | None:
+def per_layer(rows: pd.DataFrame, dataset: str, path: Path, probe: str = "svm") -> Path | None:
     """Test accuracy of a probe on each layer's features alone, one line per encoder."""
     rows = rows[(rows.dataset == dataset) & rows.layer.fillna("").str.fullmatch(r"\d+")]
     if rows.empty:
@@ -56,7 +56,7 @@ def per_layer(rows: pd.DataFrame, dataset: str, path: Path) -> Path | None:
         ax.plot(best.layer_no, best.test_acc, marker="o", label=f"{encoder} ({protocol})")
     ax.set_xlabel("layer")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{dataset}: linear probe on one layer's features")
+    ax.set_title(f"{dataset}: {probe} probe on one layer's features")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the points

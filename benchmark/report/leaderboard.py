@@ -1,9 +1,9 @@
-"""Leaderboards from ``results/runs.csv``: one table per dataset and protocol.
+"""Leaderboards from ``results/runs.csv``: one table per dataset, protocol and probe.
 
-The best row per (dataset, protocol, encoder) is the one with the highest *validation*
+The best row per (dataset, protocol, probe, encoder) is the one with the highest *validation*
 accuracy (ties: the latest), so the leaderboard never picks by test accuracy. Published
-figures from the paper stand beside our rows, marked as published, and each of our rows
-shows its difference to the published figure of its encoder family.
+figures from the paper (an L2-SVM's) stand beside our SVM rows, marked as published, and
+each of those rows shows its difference to the published figure of its encoder family.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def comparisons(folder: Path) -> str:
 
 NUMERIC = ("dims", "C", "tol", "val_acc", "test_acc", "test_acc_std", "test_acc_ci95", "draws", "per_class",
            "val_size", "n_train", "n_test", "extract_s", "fit_s", "peak_rss_gb", "seed", "gap", "search_gap",
-           "passes", "limit")
+           "passes", "limit", "k", "t")
+ACCURACIES = ("val_acc", "test_acc")  # percentages: finite, within [0, 100]
 
 
 def load_rows(path, warn=print) -> pd.DataFrame:
@@ -77,13 +78,18 @@ def load_rows(path, warn=print) -> pd.DataFrame:
             rows[column] = None
     for column in NUMERIC:
         rows[column] = pd.to_numeric(rows[column], errors="coerce")
-    broken = rows["test_acc"].isna() | rows["val_acc"].isna()
+    accuracies = rows[list(ACCURACIES)]
+    broken = accuracies.isna().any(axis=1) | (accuracies < 0).any(axis=1) | (accuracies > 100).any(axis=1)
     for index in rows.index[broken]:
-        warn(f"warning: {path}: the row of {rows.at[index, 'time']} ({rows.at[index, 'encoder']}) has no numeric "
-             "accuracy; skipped")
+        warn(f"warning: {path}: the row of {rows.at[index, 'time']} ({rows.at[index, 'encoder']}) has accuracies "
+             f"{rows.at[index, 'val_acc']} / {rows.at[index, 'test_acc']} (validation / test), not percentages "
+             "within 0..100; skipped")
     rows = rows[~broken].copy()
     rows["layer"] = rows["layer"].fillna("")
-    rows["certified"] = [certified_gaps(g, s) for g, s in zip(rows["gap"], rows["search_gap"])]
+    rows["probe"] = rows["probe"].fillna("svm")  # rows written before there were other probes
+    rows["probe_kind"] = rows["probe"].str.split(":").str[0]
+    exact = rows["probe_kind"] == "knn"
+    rows["certified"] = [bool(x) or certified_gaps(g, s) for x, g, s in zip(exact, rows["gap"], rows["search_gap"])]
     return rows
 
 
@@ -92,12 +98,22 @@ def whole_dataset(rows: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["limit"].isna()]
 
 
+TABLE_KEY = ["dataset", "data_variant", "protocol", "probe_kind"]
+
+
 def best_rows(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, protocol, encoder): a certified row before any other, then the best validation accuracy."""
+    """Per (dataset, protocol, probe, encoder): a certified row before any other, then the best validation
+    accuracy."""
     rows = rows[rows["layer"].fillna("").isin(["", "all"])]
-    rows = rows.sort_values(["certified", "val_acc", "time"]).groupby(
-        ["dataset", "data_variant", "protocol", "encoder"], as_index=False).tail(1)
-    return rows.sort_values(["dataset", "data_variant", "protocol", "test_acc"], ascending=[True, True, True, False])
+    rows = rows.sort_values(["certified", "val_acc", "time"]).groupby(TABLE_KEY + ["encoder"], as_index=False).tail(1)
+    return rows.sort_values(TABLE_KEY + ["test_acc"], ascending=[True, True, True, True, False])
+
+
+def setting(row) -> str:
+    """The hyper-parameters the probe's search chose: C, or k and T."""
+    if row["probe_kind"] == "knn":
+        return f"k={row['k']:.0f}, T={row['t']:g}"
+    return f"C={row['C']:.3g}"
 
 
 def _family(spec: str) -> str:
@@ -110,13 +126,17 @@ def _family(spec: str) -> str:
     return entry.meta.get("encoder", name) if entry else name
 
 
-def tables(rows: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
-    """One display table per (dataset, data variant, protocol), ours and published rows together."""
+PROBE_ORDER = {"svm": 0, "logreg": 1, "knn": 2}
+
+
+def tables(rows: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.DataFrame]:
+    """One display table per (dataset, data variant, protocol, probe): ours, and beside the SVM's the paper's."""
     best = best_rows(rows)
     refs = pd.DataFrame(published.ROWS, columns=["dataset", "protocol", "method", "family", "acc", "std"])
     out = {}
-    for (dataset, variant, protocol), group in best.groupby(["dataset", "data_variant", "protocol"], sort=True):
-        ref = refs[(refs.dataset == dataset.split("-")[0]) & (refs.protocol == protocol)]
+    groups = sorted(best.groupby(TABLE_KEY, sort=True), key=lambda kv: (*kv[0][:3], PROBE_ORDER.get(kv[0][3], 9)))
+    for (dataset, variant, protocol, probe), group in groups:
+        ref = refs[(refs.dataset == dataset.split("-")[0]) & (refs.protocol == protocol) & (probe == "svm")]
         ref_acc = dict(zip(ref.family, ref.acc))
         table = pd.DataFrame({
             "encoder": [e if ok else f"{e} {UNCERTIFIED}" for e, ok in zip(group["encoder"], group["certified"])],
@@ -124,8 +144,8 @@ def tables(rows: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
             "val acc %": group["val_acc"].map(lambda v: f"{v:.2f}"),
             "vs published": [_delta(a, ref_acc.get(_family(e))) for a, e in zip(group["test_acc"], group["encoder"])],
             "dims": group["dims"].astype(int).astype(str),
-            "C": group["C"].map(lambda c: f"{c:.3g}"),
-            "gap": group["gap"].map(_gap),
+            "setting": [setting(r) for _, r in group.iterrows()],
+            "gap": [("exact" if k == "knn" else _gap(g)) for k, g in zip(group["probe_kind"], group["gap"])],
             "scale": group["scale"].fillna(""),
             "draws": group["draws"].astype(int).astype(str),
             "solver": group["solver"],
@@ -139,7 +159,8 @@ def tables(rows: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
             "encoder": [f"*{m}* (published)" for m in ref.method],
             "test acc %": [_pm(a, s) for a, s in zip(ref["acc"], ref["std"])],
         })
-        out[(dataset, variant, protocol)] = pd.concat([table, published_rows], ignore_index=True).astype(object).fillna("")
+        out[(dataset, variant, protocol, probe)] = pd.concat([table, published_rows],
+                                                             ignore_index=True).astype(object).fillna("")
     return out
 
 
@@ -199,13 +220,16 @@ def solver_table(path: Path) -> str:
 def timings_table(rows: pd.DataFrame) -> str:
     """Extraction and probe times of every full-protocol run, latest per (encoder, scaling, device), widest first."""
     full = rows[(rows.protocol == "full") & rows["layer"].fillna("").isin(["", "all"])]
-    full = full.sort_values("time").groupby(["dataset", "encoder", "scale", "device"], as_index=False).tail(1)
-    full = full.sort_values(["dims", "encoder", "device"], ascending=[False, True, True])
+    full = full.sort_values("time").groupby(["dataset", "encoder", "probe_kind", "scale", "device"],
+                                            as_index=False).tail(1)
+    full = full.sort_values(["dims", "encoder", "probe_kind", "device"], ascending=[False, True, True, True])
     table = pd.DataFrame({
-        "dataset": full.dataset, "encoder": full.encoder, "dims": full.dims.astype(int).astype(str),
+        "dataset": full.dataset, "encoder": full.encoder, "probe": full.probe_kind,
+        "dims": full.dims.astype(int).astype(str),
         "scale": full.scale.fillna(""), "device": full.device, "n train": full.n_train.astype(str),
         "extract s": full.extract_s.map(lambda v: f"{v:.1f}"), "fit s (search + refit)": full.fit_s.map(lambda v: f"{v:.1f}"),
-        "peak RSS GB": full.peak_rss_gb.map(lambda v: f"{v:.2f}"), "gap": full.gap.map(_gap),
+        "peak RSS GB": full.peak_rss_gb.map(lambda v: f"{v:.2f}"),
+        "gap": [("exact" if k == "knn" else _gap(g)) for k, g in zip(full.probe_kind, full.gap)],
         "test acc %": full.test_acc.map(lambda v: f"{v:.2f}"),
     })
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
@@ -311,24 +335,26 @@ def draw_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:
     from . import figures
 
     out = {}
-    for (dataset, variant), group in rows.groupby(["dataset", "data_variant"], sort=True):
-        stem = f"{dataset}-{variant}"
-        made = [figures.labels_curve(group, dataset, folder / f"{stem}-labels.png"),
-                figures.per_layer(group, dataset, folder / f"{stem}-layers.png")]
+    for (dataset, variant, probe), group in rows.groupby(["dataset", "data_variant", "probe_kind"], sort=True):
+        stem = f"{dataset}-{variant}" + ("" if probe == "svm" else f"-{probe}")
+        made = [figures.labels_curve(group, dataset, folder / f"{stem}-labels.png", probe),
+                figures.per_layer(group, dataset, folder / f"{stem}-layers.png", probe)]
         out[stem] = [p for p in made if p is not None]
     return out
 
 
 def markdown(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None, relative_to: Path = Path(".")) -> str:
     parts = []
-    for (dataset, variant, protocol), table in tables(rows).items():
-        parts.append(f"### {dataset} ({variant}) · protocol `{protocol}`\n\n"
+    for (dataset, variant, protocol, probe), table in tables(rows).items():
+        parts.append(f"### {dataset} ({variant}) · protocol `{protocol}` · probe `{probe}`\n\n"
                      f"{table.to_markdown(index=False, disable_numparse=True)}\n")
     for dataset, paths in (figures or {}).items():
         for path in paths:
             parts.append(f"![{path.stem}]({os.path.relpath(path, relative_to)})\n")
     parts.append(f"Published rows: {published.SOURCE}. Best row per encoder chosen by validation accuracy, "
-                 f"certified rows first. `gap`: the probe's relative primal-dual gap at the final fit (worst class); "
+                 f"certified rows first. `setting`: what the probe's search chose on validation (C, or kNN's k and "
+                 f"T). `gap`: the probe's relative primal-dual gap at the final fit (the SVM's worst class; kNN is "
+                 f"exact); "
                  f"{UNCERTIFIED} marks a row whose final fit or C search was not certified to {DEFAULT_GAP:g} "
                  f"(a solver limit was hit, or the row predates certification).\n")
     return "\n".join(parts)
@@ -336,7 +362,8 @@ def markdown(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None, r
 
 def html(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None) -> str:
     """One standalone page: tables, and figures inlined as data URIs."""
-    body = "".join(f"<h3>{d} ({v}) · {p}</h3>{t.to_html(index=False, border=0)}" for (d, v, p), t in tables(rows).items())
+    body = "".join(f"<h3>{d} ({v}) · {p} · probe {k}</h3>{t.to_html(index=False, border=0)}"
+                   for (d, v, p, k), t in tables(rows).items())
     for paths in (figures or {}).values():
         for path in paths:
             data = base64.b64encode(path.read_bytes()).decode()
