@@ -40,3 +40,21 @@ def leaderboard(results_path, fmt, out):
         log(f"wrote {out}")
     else:
         click.echo(text, nl=False)
+
+
+@cli.command("compare-data")
+@click.option("--features", "spec", required=True, help="The encoder, spelled as its rows record it.")
+@click.option("--probe", default="svm", show_default=True, type=click.Choice(["svm", "logreg", "knn"]),
+              help="Which probe's rows to pair.")
+@click.option("--a", "dataset_a", default="cifar10-lossless", show_default=True, help="First data variant.")
+@click.option("--b", "dataset_b", default="cifar10-test1k", show_default=True,
+              help="Second data variant: the same training and test images, as another copy.")
+@click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
+              type=click.Path(dir_okay=False), help="The result rows (and predictions/ beside them).")
+def compare_data(spec, probe, dataset_a, dataset_b, results_path):
+    """What a data variant costs one encoder: its full-protocol rows on two copies of the same images, paired
+    image by image on test and on validation (95% bootstrap intervals), from their stored predictions."""
+    from ..report.pairs import penalty_lines
+
+    for line in penalty_lines(Path(results_path), spec, probe, dataset_a, dataset_b, warn=log):
+        click.echo(line)

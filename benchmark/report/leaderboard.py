@@ -21,7 +21,7 @@ from ..core.errors import BenchError
 from ..core.files import write_text
 from ..encoders import pretrained
 from ..probe.solver import DEFAULT_GAP, certified_gaps
-from . import published, results
+from . import pairs, published, results
 
 UNCERTIFIED = "†"
 
@@ -33,6 +33,7 @@ MODELS_MARKERS = ("<!-- bench:models:start -->", "<!-- bench:models:end -->")
 TIMINGS_MARKERS = ("<!-- bench:timings:start -->", "<!-- bench:timings:end -->")
 SPEED_MARKERS = ("<!-- bench:speed:start -->", "<!-- bench:speed:end -->")
 VARIANTS_MARKERS = ("<!-- bench:extraction-variants:start -->", "<!-- bench:extraction-variants:end -->")
+PENALTY_MARKERS = ("<!-- bench:jpeg-penalty:start -->", "<!-- bench:jpeg-penalty:end -->")
 
 
 def comparisons(folder: Path) -> str:
@@ -394,7 +395,7 @@ def update_document(results_path: Path, out: Path, warn=print) -> str:
                 (variants_table(variants) if variants.is_file() else "", VARIANTS_MARKERS),(text, (START, END)), (solver_table(folder / "solvers.csv"), SOLVER_MARKERS),
                 (timings_table(rows), TIMINGS_MARKERS), (models_table(), MODELS_MARKERS),
                 (throughput_table(speeds) if speeds.is_file() else "", THROUGHPUT_MARKERS),
-                (comparisons(folder), COMPARE_MARKERS)]
+                (comparisons(folder), COMPARE_MARKERS), (pairs.penalty_table(rows, results_path), PENALTY_MARKERS)]
     for body, markers in sections:
         if body:
             document = replace_section(document, body, *markers)
