@@ -99,6 +99,13 @@ def svhn_dir(tmp_path):
     return root
 
 
+def _declare():
+    from benchmark.encoders.options import declare
+
+    return declare()
+
+
+@_declare()
 class Quadrants:
     """Factory for a cheap 12-feature encoder (mean colour of each quadrant), for protocol tests."""
 
@@ -117,3 +124,36 @@ class Quadrants:
                 return (q.reshape(len(images), -1) / 127.5 - 1).astype(np.float32)
 
         return QuadrantColour()
+
+
+class DiskFiller:
+    """An encoder that fills the cache's disk (its folder in BENCH_FILL) before its first batch, so the
+    feature file's writes fail for real with ENOSPC."""
+
+    def __new__(cls):
+        import os
+
+        from benchmark.encoders.base import Encoder
+
+        class Filler(Encoder):
+            name = "disk-filler"
+
+            @property
+            def dim(self):
+                return 3072
+
+            def transform(self, images):
+                target = Path(os.environ["BENCH_FILL"]) / "filler"
+                if not target.exists():
+                    with open(target, "wb") as f:
+                        try:
+                            while True:
+                                f.write(b"\0" * 65536)
+                        except OSError:
+                            pass
+                return (images.reshape(len(images), -1) / 255.0).astype(np.float32)
+
+        return Filler()
+
+
+DiskFiller = _declare()(DiskFiller)

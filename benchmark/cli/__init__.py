@@ -7,12 +7,13 @@ import every other.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from ..core import interrupts
-from ..core.errors import BenchError
+from ..core.errors import BenchError, NativeWriteFailed
 
 
 def main():
@@ -25,6 +26,10 @@ def main():
         cli.main(standalone_mode=False)
     except (BenchError, FloatingPointError) as exc:  # FloatingPointError: the probe's solver diverged
         click.echo(f"error: {exc}", err=True)
+        if isinstance(exc, NativeWriteFailed):  # HDF5 would crash at exit flushing its half-closed file
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         sys.exit(2)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)

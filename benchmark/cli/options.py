@@ -38,6 +38,9 @@ cache_dir = click.option("--cache-dir", envvar="BENCH_CACHE_DIR", type=click.Pat
 weights_dir = click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=click.Path(file_okay=False),
                            help="Folder holding the paper's released weights, e.g. ../shared/pretrained/dcgan_code "
                                 "(or set BENCH_WEIGHTS_DIR).")
+strict = click.option("--strict", is_flag=True,
+                      help="Refuse image-folder images that are not already 32x32 RGB (by default they are "
+                           "converted and counted in one line).")
 data_options = _stack(data_dir, cache_dir, weights_dir)
 device = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                       help="Where encoders and the probe run; auto picks CUDA when PyTorch sees a GPU.")

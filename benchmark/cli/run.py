@@ -70,6 +70,7 @@ def _options(data_dir, cache_dir, weights_dir, device, **kw):
 @features
 @options.data_options
 @click.option("--download", is_flag=True, help="Fetch the dataset with torchvision where there is internet.")
+@options.strict
 @protocol
 @options.per_class
 @options.draws
@@ -82,7 +83,7 @@ def _options(data_dir, cache_dir, weights_dir, device, **kw):
 @options.limit
 @options.val_size
 @probe_options
-def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per_class, draws, per_layer,
+def run(dataset, spec, data_dir, cache_dir, weights_dir, download, strict, protocol, per_class, draws, per_layer,
         results_path, seed, device, batch_size, limit, val_size, probe_spec, solver, precision, gap, fit_time_limit,
         scale):
     """Evaluate encoder SPEC on DATASET (cifar10, cifar10-lossless, cifar10-test1k, svhn, svhn-extra, folder:PATH).
@@ -92,7 +93,8 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per
     from ..pipeline.run import run as run_benchmark, summary
 
     opts = _options(data_dir, cache_dir, weights_dir, device, results=results_path, seed=seed,
-                    batch_size=batch_size, limit=limit, download=download, protocol=protocol, val_size=val_size,
+                    batch_size=batch_size, limit=limit, download=download, strict=strict, protocol=protocol,
+                    val_size=val_size,
                     per_class=per_class, draws=draws, per_layer=per_layer,
                     probe=_probe_config(probe_spec, solver, gap, precision, scale, fit_time_limit))
     for row in run_benchmark(dataset, spec, opts, log=log):
@@ -104,11 +106,12 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, protocol, per
 @features
 @options.data_options
 @click.option("--download", is_flag=True, help="Fetch the dataset with torchvision where there is internet.")
+@options.strict
 @options.seed("Seeds the encoder (and a --limit subset).")
 @options.device
 @options.batch_size
 @options.limit
-def extract(dataset, spec, data_dir, cache_dir, weights_dir, download, seed, device, batch_size, limit):
+def extract(dataset, spec, data_dir, cache_dir, weights_dir, download, strict, seed, device, batch_size, limit):
     """Extract (or verify) SPEC's features of DATASET into the cache, without probing.
 
     Under torchrun (`torchrun --nproc-per-node N -m benchmark.cli extract ...`) every process
@@ -118,7 +121,7 @@ def extract(dataset, spec, data_dir, cache_dir, weights_dir, download, seed, dev
     from ..pipeline.run import features as extract_features
 
     opts = _options(data_dir, cache_dir, weights_dir, device, seed=seed, batch_size=batch_size, limit=limit,
-                    download=download)
+                    download=download, strict=strict)
     _, splits, encoder, got = extract_features(dataset, spec, opts, log=log)
     if Shard.current().lead:
         sizes = ", ".join(f"{name} {len(split)}" for name, split in splits.items())

@@ -17,11 +17,13 @@ Every OS error (disk full, read-only folder, a parent that is a file) becomes on
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import os
 import re
 import secrets
+import shutil
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,9 +67,29 @@ def _alive(pid: int) -> bool:
 
 
 def write_error(path: Path, exc: OSError) -> BenchError:
-    """One line for a failed write: what, where, and the usual fixes."""
-    reason = exc.strerror or str(exc)
-    return BenchError(f"{path}: cannot write ({reason}); free disk space, or choose a writable location")
+    """One line for a failed write: what, where, and the usual fixes. A library's message that carries an
+    errno (HDF5's does, over several lines) is reduced to that errno's meaning."""
+    number = exc.errno or _errno_in(str(exc))
+    reason = os.strerror(number) if number else " ".join(str(exc).split())[:120]
+    fix = "free disk space or choose another location" if number in (errno.ENOSPC, errno.EDQUOT) else \
+        "choose a writable location, or free disk space"
+    return BenchError(f"{path}: cannot write ({reason}); {fix}")
+
+
+def _errno_in(message: str) -> int | None:
+    found = re.search(r"errno = (\d+)", message)
+    return int(found.group(1)) if found else None
+
+
+def ensure_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse, before the work that would fill it, a disk without ``needed`` bytes free at ``folder``."""
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is None:
+        return
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise BenchError(f"{folder}: {what} needs {needed / 1e9:.2f} GB and the disk has {free / 1e9:.2f} GB free; "
+                         "free disk space, or pass --cache-dir (or BENCH_CACHE_DIR) on a larger disk")
 
 
 def _fsync(path: Path) -> None:
@@ -95,7 +117,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as exc:
         raise write_error(path, exc) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove_quietly(tmp)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -154,12 +176,33 @@ def check_csv(path: str | os.PathLike, columns: tuple[str, ...], kind: str = "re
     if folder is not None and not os.access(folder, os.W_OK):
         raise BenchError(f"{path}: {folder} is not writable; give a path in a writable folder")
     if folder == path.parent:  # try it for real: permissions do not tell (root, read-only mounts, /proc)
-        with locked(path):
+        trial = temporary_path(path)  # no lock file: a run refused now leaves nothing behind
+        try:
+            trial.open("x").close()
             if header is not None:
-                try:
-                    open(path, "r+b").close()
-                except OSError as exc:
-                    raise write_error(path, exc) from None
+                open(path, "r+b").close()
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        finally:
+            _remove_quietly(trial)
+
+
+def check_folder(folder: Path, what: str) -> None:
+    """Refuse, before any work, a folder that could never be created or written (a parent that is a file)."""
+    folder = Path(folder)
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise BenchError(f"{folder}: {existing} is a file, not a folder; give another {what}")
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise BenchError(f"{folder}: {existing} is not writable; give another {what}")
+
+
+def _remove_quietly(path: Path) -> None:
+    """Cleanup that never hides the error being reported: its own failure is ignored."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def append_csv(path: str | os.PathLike, rows: list[dict], columns: tuple[str, ...], kind: str = "result",

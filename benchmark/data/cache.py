@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..core.errors import BenchError
+from ..core.errors import BenchError, NativeWriteFailed
 from ..core.files import atomic_write, remove_stale, write_error
 
 FEATURES_CHUNK_ROWS = 256
@@ -160,14 +160,15 @@ class FeatureCache:
     def path(self, key: CacheKey) -> Path:
         return self.root / "features" / key.filename()
 
-    def lookup(self, key: CacheKey, warn=print) -> CachedFeatures | None:
-        """The complete, matching file of ``key``; a file that fails the checks is reported and removed."""
+    def lookup(self, key: CacheKey, warn=print, expect: "Expected | None" = None) -> CachedFeatures | None:
+        """The complete, matching file of ``key``; a file that fails the checks (against ``expect`` too: the
+        encoder's width, the split's rows and labels) is reported and removed."""
         path = self.path(key)
         try:
             seen = path.stat()
         except FileNotFoundError:
             return None
-        problem = _validate(path, key)
+        problem = _validate(path, key, expect)
         if problem:
             self.discard(path, problem, warn, seen)
             return None
@@ -230,7 +231,16 @@ class FeatureCache:
         return len(files)
 
 
-def _validate(path: Path, key: CacheKey) -> str:
+@dataclass(frozen=True)
+class Expected:
+    """What a split's cache file must hold: the encoder's width, the split's rows and labels."""
+
+    dim: int
+    labels: np.ndarray
+
+
+def _validate(path: Path, key: CacheKey, expect: Expected | None = None) -> str:
+    """Why the file at ``path`` cannot be trusted ("" when everything about it agrees)."""
     try:
         with h5py.File(path, "r") as f:
             a = f.attrs
@@ -243,7 +253,16 @@ def _validate(path: Path, key: CacheKey) -> str:
             n = int(a["n_rows"])
             if f["features"].shape != (n, int(a["dim"])) or f["labels"].shape != (n,):
                 return f"row count mismatch (attrs say {n}, features {f['features'].shape})"
-    except (OSError, KeyError, ValueError) as exc:
+            unchecked = [name for name in ("features", "labels") if f[name].size and not f[name].fletcher32]
+            if unchecked:
+                return f"{' and '.join(unchecked)} stored without the Fletcher-32 checksum this cache writes"
+            if expect is not None:
+                if f["features"].shape != (len(expect.labels), expect.dim):
+                    return (f"holds features of shape {f['features'].shape}; this encoder and split make "
+                            f"({len(expect.labels)}, {expect.dim})")
+                if not np.array_equal(f["labels"][...], expect.labels):
+                    return "its labels are not the split's"
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         return f"unreadable ({exc.__class__.__name__}: {exc})"
     return ""
 
@@ -253,7 +272,8 @@ def _write(path: Path, action):
     try:
         return action()
     except (OSError, RuntimeError) as exc:
-        raise write_error(path, exc if isinstance(exc, OSError) else OSError(0, str(exc))) from None
+        error = write_error(path, exc if isinstance(exc, OSError) else OSError(0, str(exc)))
+        raise NativeWriteFailed(str(error)) from None
 
 
 class _Rows:

@@ -68,17 +68,18 @@ def data_root(data_dir: str | os.PathLike | None) -> Path | None:
     return Path(root).expanduser() if root else None
 
 
-def find(name: str, data_dir=None, cache_dir: Path | None = None, download: bool = False) -> Source:
+def find(name: str, data_dir=None, cache_dir: Path | None = None, download: bool = False,
+         strict: bool = False) -> Source:
     """Resolve a dataset name (one of ``DATASETS`` or ``folder:PATH``); files are checked here, before any work."""
     if name.startswith("folder:"):
-        return _folder_source(Path(name[len("folder:"):]).expanduser(), name, cache_dir)
+        return _folder_source(Path(name[len("folder:"):]).expanduser(), name, cache_dir, strict)
     root = data_root(data_dir)
     if name == "cifar10":
-        return _cifar10_source(root, cache_dir, download)
+        return _cifar10_source(root, cache_dir, download, strict)
     if name == "cifar10-lossless":
         return _lossless_source(root, cache_dir)
     if name == "cifar10-test1k":
-        return _test1k_source(root, cache_dir, download)
+        return _test1k_source(root, cache_dir, download, strict)
     if name in ("svhn", "svhn-extra"):
         return _svhn_source(root, with_extra=name == "svhn-extra")
     raise BenchError(f"unknown dataset {name!r}: choose {', '.join(DATASETS)} or folder:PATH")
@@ -101,7 +102,7 @@ def _missing(name: str, looked_for: str, root: Path | None, fix: str) -> BenchEr
 
 # ---------------------------------------------------------------- CIFAR-10
 
-def _cifar10_source(root: Path | None, cache_dir, download: bool) -> Source:
+def _cifar10_source(root: Path | None, cache_dir, download: bool, strict: bool = False) -> Source:
     base = root / "cifar10" if root else None
     if download and base is not None and not (base / "cifar-10-batches-py").is_dir():
         _download_cifar10(base)
@@ -111,7 +112,7 @@ def _cifar10_source(root: Path | None, cache_dir, download: bool) -> Source:
         splits = {s: (lambda warn=print, fs=fs: _read_cifar_batches(fs)) for s, fs in files.items()}
         return Source("cifar10", "original", batches, CIFAR10_CLASSES, splits)
     if base is not None and (base / "train").is_dir() and (base / "test").is_dir():
-        splits = {s: (lambda warn=print, s=s: cached_folder_split(base / s, CIFAR10_CLASSES, cache_dir, warn))
+        splits = {s: (lambda warn=print, s=s: cached_folder_split(base / s, CIFAR10_CLASSES, cache_dir, warn, strict))
                   for s in ("train", "test")}
         variant = "jpeg-q75-copy" if _has_jpeg(base / "test") else "image-folder"
         return Source("cifar10", variant, base, CIFAR10_CLASSES, splits)
@@ -133,17 +134,32 @@ def _download_cifar10(base: Path) -> None:
 
 
 class _ArrayUnpickler(pickle.Unpickler):
-    """Admits only what CIFAR-10's batch files contain: builtins, numpy arrays and dtypes."""
-
-    ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
-    }
+    """Admits only what CIFAR-10's batch files contain: builtins, numpy arrays and dtypes, as any pickle
+    protocol writes them (``_reconstruct`` up to protocol 4, ``_frombuffer`` from 5), each with its
+    arguments checked before numpy sees them."""
 
     def find_class(self, module, name):
-        if (module, name) in self.ALLOWED:
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
+            return _checked_reconstruct
+        if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
+            return _checked_frombuffer
+        if (module, name) in (("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _checked_reconstruct(cls, shape, dtype_code):
+    if cls is not np.ndarray or not isinstance(shape, tuple) or not isinstance(dtype_code, bytes):
+        raise pickle.UnpicklingError("refusing an array reconstruction with unexpected arguments")
+    return np.ndarray.__new__(cls, shape, dtype_code)
+
+
+def _checked_frombuffer(buffer, dtype, shape, order):
+    if not isinstance(buffer, (bytes, bytearray, pickle.PickleBuffer)) or not isinstance(dtype, np.dtype) \
+            or dtype.hasobject or not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape) \
+            or order not in ("C", "F"):
+        raise pickle.UnpicklingError("refusing an array from a buffer with unexpected arguments")
+    return np.frombuffer(buffer, dtype=dtype).reshape(shape, order=order)
 
 
 def _read_cifar_batches(files: list[Path]) -> Split:
@@ -207,7 +223,7 @@ def _lossless_source(root: Path | None, cache_dir) -> Source:
     def split(name, warn=print):
         cached = Path(cache_dir) / "decoded" / f"{LOSSLESS_DIR}-{name}-{key}.h5" if cache_dir else None
         n = LOSSLESS_TRAIN if name == "train" else SPRITE_ROWS
-        return cached_split(cached, n, lambda: _decode_sprites(base, sprites, name), str(base), warn)
+        return cached_split(cached, n, lambda: (_decode_sprites(base, sprites, name), ""), str(base), warn)[0]
 
     splits = {s: (lambda warn=print, s=s: split(s, warn)) for s in ("train", "test")}
     return Source("cifar10-lossless", "original-lossless", base, CIFAR10_CLASSES, splits)
@@ -233,9 +249,9 @@ def class_major(split: Split) -> Split:
     return split.subset(np.argsort(split.labels, kind="stable"))
 
 
-def _test1k_source(root: Path | None, cache_dir, download: bool) -> Source:
+def _test1k_source(root: Path | None, cache_dir, download: bool, strict: bool) -> Source:
     """``cifar10`` with its test split cut to the first 1,000 images of the original test batch."""
-    full = _cifar10_source(root, cache_dir, download)
+    full = _cifar10_source(root, cache_dir, download, strict)
     labels_file = root / LOSSLESS_DIR / LOSSLESS_LABELS
     try:
         first = np.asarray(json.loads(labels_file.read_text())["labels"][LOSSLESS_TRAIN:], dtype=np.int64)
@@ -304,7 +320,7 @@ def _concat(a: Split, b: Split) -> Split:
 
 # ---------------------------------------------------------------- image folders
 
-def _folder_source(path: Path, name: str, cache_dir) -> Source:
+def _folder_source(path: Path, name: str, cache_dir, strict: bool) -> Source:
     if not path.is_dir():
         raise BenchError(f"{name}: {path} is not a folder; give an image-folder tree <class>/<image>")
     if (path / "train").is_dir():
@@ -314,7 +330,7 @@ def _folder_source(path: Path, name: str, cache_dir) -> Source:
     classes = tuple(sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir()))
     if not classes:
         raise BenchError(f"{name}: {split_dirs['train']} has no class subfolders; expected <class>/<image>")
-    splits = {s: (lambda warn=print, d=d: cached_folder_split(d, classes, cache_dir, warn))
+    splits = {s: (lambda warn=print, d=d: cached_folder_split(d, classes, cache_dir, warn, strict))
               for s, d in split_dirs.items()}
     return Source(name, "image-folder", path, classes, splits)
 

@@ -9,6 +9,7 @@ rewritten in place is decoded again even when its size and time stamp did not ch
 from __future__ import annotations
 
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def list_images(folder: Path, classes: tuple[str, ...], warn=print) -> tuple[lis
     Every class needs a folder with at least one image; other files are skipped and counted.
     """
     present = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    outside = sorted(p.name for p in folder.iterdir() if not p.is_dir())
+    if outside:
+        warn(f"{folder}: ignored {len(outside)} {'file' if len(outside) == 1 else 'files'} outside the class "
+             f"folders, e.g. {outside[0]}; images belong in <class>/ subfolders")
     unknown = sorted(set(present) - set(classes))
     if unknown:
         raise BenchError(f"{folder}: unexpected class folders {unknown}; expected only {list(classes)}")
@@ -56,26 +61,45 @@ def list_images(folder: Path, classes: tuple[str, ...], warn=print) -> tuple[lis
     return files, np.asarray(labels, dtype=np.int64)
 
 
-def decode_image(path: Path, size: int = SIZE) -> np.ndarray:
-    """Read one image as ``size`` x ``size`` RGB, downsampling larger ones with an area (box) filter."""
+def decode_image(path: Path, size: int = SIZE) -> tuple[np.ndarray, str]:
+    """One image as ``size`` x ``size`` RGB (larger ones downsampled with an area filter), and what was
+    converted to get there ("" when nothing was)."""
     try:
         with Image.open(path) as im:
-            im = im.convert("RGB")
+            converted = []
+            if im.mode != "RGB":
+                converted.append(f"{im.mode} -> RGB")
+                im = im.convert("RGB")
             if im.size != (size, size):
+                converted.append(f"{im.size[0]}x{im.size[1]} -> {size}x{size}")
                 im = im.resize((size, size), Image.Resampling.BOX)
-            return np.asarray(im, dtype=np.uint8)
+            return np.asarray(im, dtype=np.uint8), ", ".join(converted)
     except Exception as exc:
         raise BenchError(f"{path}: cannot read image ({type(exc).__name__}: {exc}); replace or remove the file") from None
 
 
-def decode_all(files: list[Path], desc: str, size: int = SIZE) -> np.ndarray:
-    """Decode many images in parallel threads, as (n, size, size, 3) uint8."""
+def decode_all(files: list[Path], desc: str, size: int = SIZE, converted: list | None = None) -> np.ndarray:
+    """Decode many images in parallel threads, as (n, size, size, 3) uint8; ``converted`` collects
+    (file, conversion) for every image that was not already ``size`` x ``size`` RGB."""
     out = np.empty((len(files), size, size, 3), dtype=np.uint8)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # PIL releases the GIL while decoding
-        for i, img in enumerate(bar(pool.map(decode_image, files, [size] * len(files), chunksize=256), total=len(files),
-                                    desc=desc, unit="img")):
+        for i, (img, note) in enumerate(bar(pool.map(decode_image, files, [size] * len(files), chunksize=256),
+                                            total=len(files), desc=desc, unit="img")):
             out[i] = img
+            if note and converted is not None:
+                converted.append((files[i], note))
     return out
+
+
+def conversion_notice(folder: Path, converted: list[tuple[Path, str]]) -> str:
+    """One line: how many images were converted, which conversions, the first file ("" for none)."""
+    if not converted:
+        return ""
+    kinds = Counter(note for _, note in converted)
+    listed = "; ".join(f"{note}: {n}" for note, n in kinds.most_common(3))
+    return (f"{folder}: converted {len(converted)} {'image' if len(converted) == 1 else 'images'} that "
+            f"{'was' if len(converted) == 1 else 'were'} not {SIZE}x{SIZE} RGB ({listed}), e.g. "
+            f"{converted[0][0].relative_to(folder)}")
 
 
 def content_key(folder: Path, files: list[Path], labels: np.ndarray) -> str:
@@ -88,18 +112,38 @@ def content_key(folder: Path, files: list[Path], labels: np.ndarray) -> str:
     return h.hexdigest()[:20]
 
 
-def cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path | None, warn=print):
-    """A split read from ``folder/<class>/<image>``, decoded once and then read from the cache."""
+def cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path | None, warn=print,
+                        strict: bool = False):
+    """A split read from ``folder/<class>/<image>``, decoded once and then read from the cache.
+
+    Images that are not already 32x32 RGB are converted and reported in one line (when read
+    from the cache too), or refused with ``strict``.
+    """
     from .datasets import Split
 
     files, labels = list_images(folder, classes, warn)
     cached = Path(cache_dir) / "decoded" / f"{folder.name}-{content_key(folder, files, labels)}.h5" if cache_dir else None
-    return cached_split(cached, len(files), lambda: Split(decode_all(files, f"decode {folder.name}"), labels),
-                        str(folder), warn)
+    refuse = "; --strict refuses them: replace them with {SIZE}x{SIZE} RGB images"
+
+    def decode():
+        converted = []
+        images = decode_all(files, f"decode {folder.name}", converted=converted)
+        notice = conversion_notice(folder, converted)
+        if notice and strict:
+            raise BenchError(notice + refuse.format(SIZE=SIZE))
+        return Split(images, labels), notice
+
+    split, notice = cached_split(cached, len(files), decode, str(folder), warn)
+    if notice and strict:
+        raise BenchError(notice + refuse.format(SIZE=SIZE))
+    if notice:
+        warn(f"warning: {notice}; --strict refuses such images")
+    return split
 
 
 def cached_split(cached: Path | None, n_images: int, decode, source: str, warn=print):
-    """The split stored at ``cached`` (a content-keyed name), or ``decode()``'s, then stored there atomically."""
+    """(split, notice) stored at ``cached`` (a content-keyed name), or ``decode()``'s, then stored there
+    atomically; the notice says what decoding had to convert ("" for nothing)."""
     from .cache import checked_dataset
     from .datasets import Split
 
@@ -107,18 +151,20 @@ def cached_split(cached: Path | None, n_images: int, decode, source: str, warn=p
         try:
             with h5py.File(cached, "r") as f:  # reading every chunk checks its Fletcher-32 checksum
                 split = Split(f["images"][...], f["labels"][...])
+                notice = str(f.attrs.get("notice", ""))
             if len(split) == n_images:
-                return split
+                return split, notice
             problem = f"holds {len(split)} images, not {n_images}"
         except (OSError, KeyError) as exc:
             problem = f"damaged ({type(exc).__name__}: {exc})"
         warn(f"ignoring decoded-image cache {cached}: {problem}; decoding again")
         cached.unlink(missing_ok=True)
-    split = decode()
+    split, notice = decode()
     if cached is not None:
         remove_stale(cached)
         with atomic_write(cached) as tmp, h5py.File(tmp, "w") as f:
             checked_dataset(f, "images", split.images)
             checked_dataset(f, "labels", split.labels)
             f.attrs["source"] = source
-    return split
+            f.attrs["notice"] = notice
+    return split, notice

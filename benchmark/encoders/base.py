@@ -80,12 +80,3 @@ def to_unit_range(images: np.ndarray, device) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
-def load_weights(module: torch.nn.Module, arrays: dict, source) -> None:
-    """Load weights (numpy arrays or tensors) into a network; one line naming ``source`` when they
-    belong to another architecture."""
-    try:
-        module.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
-    except RuntimeError as exc:  # missing or unexpected keys, size mismatches
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        raise BenchError(f"{source}: the weights do not fit this architecture ({lines[-1] if lines else exc}); "
-                         "was it trained with another --arch or --net?") from None

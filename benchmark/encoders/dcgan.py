@@ -30,9 +30,9 @@ from ..core.distributed import Shard
 from ..core.errors import BenchError
 from ..core.progress import chunks
 from ..models.dcgan import ARCHITECTURES, Discriminator, Generator, architecture, estimate_batchnorm, init_weights
-from ..training.checkpoints import read_checkpoint
+from ..training.checkpoints import load_weights, read_checkpoint
 from . import pretrained
-from .base import Encoder, load_weights, to_unit_range
+from .base import Encoder, to_unit_range
 from .options import Option, declare
 
 BN_IMAGES = 10_000  # the estimate's default sample; see the module docstring for the measurement behind it

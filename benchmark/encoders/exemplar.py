@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from ..core.errors import BenchError
 from ..core.progress import bar
 from ..models.exemplar import NETWORKS, ExemplarNet, build_net
-from ..training.checkpoints import read_checkpoint
+from ..training.checkpoints import load_weights, read_checkpoint
 from . import pretrained
-from .base import Encoder, load_weights
+from .base import Encoder
 from .options import Option, declare
 
 UPSCALE = 64

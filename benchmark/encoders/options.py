@@ -66,9 +66,12 @@ class Option:
 
 
 def declare(*declared: Option):
-    """Attach option declarations to an encoder factory (a function or a class)."""
+    """Attach option declarations to an encoder factory (a function or a class), marking it as one: a
+    ``module:factory`` spec calls only an Encoder subclass or a callable so marked (``@declare()`` marks a
+    factory with no options)."""
     def attach(factory):
         factory.options = declared
+        factory.__bench_encoder_factory__ = True
         return factory
 
     return attach

@@ -4,9 +4,11 @@ Spec grammar: ``NAME[:ARGS]`` where ARGS is a comma-separated list of ``key=valu
 items, optionally led by one bare value (passed as ``path``); a bare item after a
 ``key=value`` continues its value, so lists work: ``dcgan-imagenet:layers=1,3,seed=2``,
 ``dcgan-imagenet:layers=1-4``, ``dcgan:runs/small``. ``package.module:factory[:ARGS]``
-(any importable module) loads a factory without packaging. Installed packages add encoders through the
-entry-point group ``bench.encoders`` (name -> factory). A factory takes the ARGS as
-string keyword arguments and returns an Encoder.
+(any importable module) loads a factory without packaging, if it is an ``Encoder`` subclass or
+a callable marked with ``options.declare``: anything else is refused before it is called, so
+a spec read back from a results file can never run arbitrary code. Installed packages add
+encoders through the entry-point group ``bench.encoders`` (name -> factory). A factory takes
+the ARGS as string keyword arguments and returns an Encoder.
 """
 
 from __future__ import annotations
@@ -168,6 +170,11 @@ def _import_factory(module: str, attr: str, spec: str):
     if not attr:
         raise BenchError(f"encoder {spec!r}: give package.module:factory")
     try:
-        return getattr(importlib.import_module(module), attr)
+        factory = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise BenchError(f"encoder {spec!r}: cannot load {module}:{attr} ({exc})") from None
+    if not (isinstance(factory, type) and issubclass(factory, Encoder)
+            or getattr(factory, "__bench_encoder_factory__", False) is True):
+        raise BenchError(f"encoder {spec!r}: {module}:{attr} is neither a benchmark Encoder subclass nor a factory "
+                         "marked with @benchmark.encoders.options.declare(...); refused without calling it")
+    return factory

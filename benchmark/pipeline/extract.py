@@ -21,10 +21,14 @@ import torch
 
 from ..core import distributed
 from ..core.distributed import Shard
+from ..core.files import ensure_free_space
 from ..core.progress import chunks
-from ..data.cache import CachedFeatures, CacheKey, DamagedFile, FeatureCache
+from ..data.cache import CachedFeatures, CacheKey, DamagedFile, Expected, FeatureCache
 from ..data.datasets import Split
 from ..encoders.base import Encoder
+
+
+SPARE_BYTES = 64 * 2 ** 20  # beyond the features: HDF5 metadata, checksums, and room for everything else
 
 
 @dataclass
@@ -42,12 +46,13 @@ def cache_keys(encoder: Encoder, dataset: str, splits: dict[str, Split]) -> dict
             for name, split in splits.items()}
 
 
-def trusted(cache: FeatureCache, keys: dict[str, CacheKey], needs_fit: bool, log=print) -> dict[str, CachedFeatures]:
-    """The cached splits that pass every check, read once in full; all or none of a fitted encoder's splits
-    when their states disagree."""
+def trusted(cache: FeatureCache, keys: dict[str, CacheKey], needs_fit: bool, expected: dict[str, Expected],
+            log=print) -> dict[str, CachedFeatures]:
+    """The cached splits that pass every check (their shape and labels against ``expected`` too), read once
+    in full; all or none of a fitted encoder's splits when their states disagree."""
     found = {}
     for name, key in keys.items():
-        hit = cache.lookup(key, warn=log)
+        hit = cache.lookup(key, warn=log, expect=expected[name])
         if hit is None:
             continue
         try:
@@ -69,13 +74,18 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
     shard = Shard.current()
     keys = cache_keys(encoder, dataset, splits)
     start = time.perf_counter()
-    found = trusted(cache, keys, encoder.needs_fit, log) if shard.lead else {}
+    expected = {name: Expected(encoder.dim, split.labels) for name, split in splits.items()}
+    found = trusted(cache, keys, encoder.needs_fit, expected, log) if shard.lead else {}
     have = distributed.broadcast_flags([name in found for name in keys])
     missing = [name for name, ok in zip(keys, have) if not ok]
     if not missing:
         read_s = time.perf_counter() - start
         return Extracted(found, _recorded_s(found), True, read_s)
 
+    if shard.lead:  # the whole files, before a fit or extraction that would fill the disk
+        rows = sum(len(splits[name]) for name in missing)
+        ensure_free_space(cache.root / "features", int(rows * encoder.dim * 4 * 1.02) + SPARE_BYTES,
+                          f"the {encoder.spec} features of {dataset} ({rows} rows x {encoder.dim})")
     fit_start = time.perf_counter()
     if encoder.needs_fit:
         _fit_or_restore(encoder, splits["train"].images, found, any(have), batch_size, shard, log)
@@ -99,7 +109,7 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
             else:
                 distributed.gather_rows(mine, len(split), None)
         if shard.lead:
-            found[name] = cache.lookup(keys[name], warn=log)
+            found[name] = cache.lookup(keys[name], warn=log, expect=expected[name])
     distributed.barrier()
     return Extracted(found, _recorded_s(found) if shard.lead else 0.0, False, 0.0)
 

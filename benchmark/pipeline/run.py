@@ -11,6 +11,7 @@ from .. import __version__
 from ..core.devices import device_name, resolve_device
 from ..core import provenance
 from ..core.distributed import Shard
+from ..core.files import check_folder
 from ..core.memory import peak_rss_gb
 from ..data import datasets
 from ..data.cache import FeatureCache
@@ -32,6 +33,7 @@ class RunOptions:
     batch_size: int = 256
     limit: int | None = None
     download: bool = False
+    strict: bool = False  # refuse images that are not already the dataset's size and mode
     protocol: str = "full"
     val_size: int = 10_000
     per_class: int = 400
@@ -42,7 +44,7 @@ class RunOptions:
 
 
 def load_splits(dataset: str, opts: RunOptions, cache: FeatureCache, log=print):
-    source = datasets.find(dataset, opts.data_dir, cache.root, opts.download)
+    source = datasets.find(dataset, opts.data_dir, cache.root, opts.download, opts.strict)
     splits = {name: source.splits[name](warn=log) for name in ("train", "test")}
     if opts.limit:
         rng = np.random.default_rng(opts.seed)
@@ -59,6 +61,7 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
     Under torchrun every rank extracts its share; the cached files are rank 0's to use.
     """
     cache = FeatureCache(opts.cache_dir)
+    check_folder(cache.root, "--cache-dir (or BENCH_CACHE_DIR)")
     encoder = registry.build(spec).to(resolve_device(opts.device))  # before loading data: bad specs fail at once
     source, splits = load_splits(dataset, opts, cache, log)
     val_size = protocols.validation_size(opts.val_size, len(splits["train"]))

@@ -8,6 +8,7 @@ reading a foreign file can never run code. It is written atomically with a reada
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -64,3 +65,27 @@ def checked_checkpoint(out, resume: bool) -> Path:
     if checkpoint.exists() and not resume:
         raise BenchError(f"{checkpoint} exists; pass --resume to continue it or choose another --out")
     return checkpoint
+
+
+def load_weights(target, arrays: dict, source) -> None:
+    """Load weights (numpy arrays or tensors) into a network, or a state into an optimiser; one line naming
+    ``source`` when they belong to another architecture. Every path that reads a checkpoint loads through here."""
+    with checkpoint_errors(source):
+        if isinstance(target, torch.optim.Optimizer):
+            target.load_state_dict(arrays)
+        else:
+            target.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()})
+
+
+@contextmanager
+def checkpoint_errors(source):
+    """Whatever a checkpoint of the wrong shape or content raises while it is restored, as one line."""
+    try:
+        yield
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        detail = lines[-1] if lines else type(exc).__name__
+        if isinstance(exc, KeyError):
+            detail = f"no {exc} in it"
+        raise BenchError(f"{source}: the checkpoint does not fit this network ({detail}); was it trained with "
+                         "another --arch or --net? choose another run or --out") from None

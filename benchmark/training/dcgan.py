@@ -32,7 +32,7 @@ from ..core.errors import BenchError
 from ..core.progress import bar
 from ..models.dcgan import Discriminator, Generator, architecture, init_weights
 from . import samples
-from .checkpoints import CHECKPOINT, resume_state, save_checkpoint
+from .checkpoints import CHECKPOINT, checkpoint_errors, load_weights, resume_state, save_checkpoint
 LOG_EVERY = 10  # steps between progress-bar updates: each reads the losses back from the device
 
 
@@ -165,14 +165,13 @@ class Trainer:
 
     def load(self, path: Path) -> None:
         state = resume_state(path, "DCGAN", "dcgan", "D", {"config": asdict(self.config)}, self.device)
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.epoch, self.step, self.order = state["epoch"], state["step"], state["order"]
-        self.rng.set_state(state["rng"])
-        self.fixed_z = state["fixed_z"]
-        self.wall_s = state["wall_s"]
+        for target, key in ((self.G, "G"), (self.D, "D"), (self.opt_g, "opt_g"), (self.opt_d, "opt_d")):
+            load_weights(target, state[key], path)
+        with checkpoint_errors(path):
+            self.epoch, self.step, self.order = state["epoch"], state["step"], state["order"]
+            self.rng.set_state(state["rng"])
+            self.fixed_z = state["fixed_z"]
+            self.wall_s = state["wall_s"]
 
     def save_samples(self) -> Path | None:
         if self.rank != 0:

@@ -32,7 +32,7 @@ from ..core.progress import bar
 from ..data.images import IMAGE_SUFFIXES, decode_all
 from ..models.exemplar import build_net
 from . import augment
-from .checkpoints import CHECKPOINT, resume_state, save_checkpoint
+from .checkpoints import CHECKPOINT, checkpoint_errors, load_weights, resume_state, save_checkpoint
 from .dcgan import LOG_EVERY
 
 ACCURACY_WINDOW = 50  # logged batches in the surrogate accuracy reported and exported
@@ -176,9 +176,10 @@ class ExemplarTrainer:
     def load(self, path: Path) -> None:
         state = resume_state(path, "Exemplar-CNN", "exemplar-cnn", "net",
                              {"config": asdict(self.config), "exemplars": self.digest}, self.device)
-        self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
-        self.step, self.wall_s = state["step"], state["wall_s"]
-        self.recent = state["recent"].tolist() if "recent" in state else []
-        self.rng.set_state(state["rng"])
-        torch.random.set_rng_state(state["torch_rng"])
+        load_weights(self.net, state["net"], path)
+        load_weights(self.opt, state["opt"], path)
+        with checkpoint_errors(path):
+            self.step, self.wall_s = state["step"], state["wall_s"]
+            self.recent = state["recent"].tolist() if "recent" in state else []
+            self.rng.set_state(state["rng"])
+            torch.random.set_rng_state(state["torch_rng"])
