@@ -17,6 +17,7 @@ import functools
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -36,6 +37,8 @@ BUILTIN = {  # name -> "module:factory" inside benchmark.encoders, imported when
     "dcgan": "dcgan:trained_run",
     "kmeans": "kmeans:KMeansNetwork",
     "exemplar-cnn": "exemplar:exemplar_cnn",
+    "torchvision": "backbones:torchvision_model",
+    "timm": "backbones:timm_model",
 }
 
 
@@ -122,7 +125,13 @@ def build(spec: str) -> Encoder:
     else:
         raise BenchError(f"unknown encoder {name!r}; `bench encoders` lists them "
                          "(or pass module:factory, e.g. my_encoders:TinyCNN for my_encoders.py in this folder)")
-    raw = parse_args(args)
+    head = spec[: len(spec) - len(args)].rstrip(":")
+    if getattr(declared(factory), "model_family", False):  # FAMILY:MODEL[:options]: the model is part of the name
+        model, _, args = (re.split(r"([:,])", args, maxsplit=1) + ["", ""])[:3]
+        head = f"{name}:{model}" if model else name
+        raw = {"path": model, **parse_args(args)} if model else parse_args(args)
+    else:
+        raw = parse_args(args)
     kwargs = options.parse(declared(factory), raw, spec)
     try:
         encoder = factory(**kwargs)
@@ -130,7 +139,9 @@ def build(spec: str) -> Encoder:
         raise BenchError(f"encoder {spec!r}: {exc}") from None
     if not isinstance(encoder, Encoder):
         raise BenchError(f"encoder {spec!r}: factory returned {type(encoder).__name__}, not a benchmark Encoder")
-    encoder.spec = canonical(spec[: len(spec) - len(args)].rstrip(":"), declared(factory), raw, kwargs)
+    if getattr(declared(factory), "model_family", False):
+        raw.pop("path", None)
+    encoder.spec = canonical(head, declared(factory), raw, kwargs)
     return encoder
 
 
