@@ -2,12 +2,13 @@
 # Stage the data of scripts/gpu-rows.sh and scripts/gpu-runs.sh for the device tool, whose calls
 # carry at most 64 MiB: .gpu/a holds the CIFAR-10 copy, the released DCGAN weights (.npy files
 # and MANIFEST.tsv) and the first part of the Tiny-ImageNet archive, .gpu/b the rest of it. Both
-# folders are git-ignored locally (.git/info/exclude). On the device, a first call carries .gpu/a
-# and runs gpu-rows.sh; the second, while the machine is still warm (it keeps ignored files
-# between calls), carries .gpu/b and runs gpu-runs.sh:
-#   run(command="DATA=.gpu/a OUT_DIR=$OUT scripts/gpu-rows.sh", carry=[".gpu/a"], timeout_s=240)
-#   run(command="DATA=.gpu/all OUT_DIR=$OUT bash -c 'mkdir -p .gpu/all && ln -sf $PWD/.gpu/a/* $PWD/.gpu/b/* .gpu/all/ && scripts/gpu-runs.sh'",
-#       carry=[".gpu/b"], timeout_s=600)
+# folders are git-ignored locally (.git/info/exclude). A carried folder does not survive a call
+# that carries another, but /tmp on a warm machine does: the first call parks .gpu/b there, the
+# second (within the machine's warm period) carries .gpu/a and runs both scripts:
+#   run(command="mkdir -p /tmp/parts && cp .gpu/b/* /tmp/parts/", carry=[".gpu/b"], timeout_s=60)
+#   run(command="mkdir -p /tmp/all && ln -sf $PWD/.gpu/a/* /tmp/parts/* /tmp/all/ && DATA=/tmp/all OUT_DIR=$OUT \
+#       DEADLINE_S=150 scripts/gpu-rows.sh && DATA=/tmp/all OUT_DIR=$OUT DEADLINE_S=420 scripts/gpu-runs.sh",
+#       carry=[".gpu/a"], timeout_s=600)
 set -euo pipefail
 SHARED=${SHARED:-../shared}
 cd "$(git rev-parse --show-toplevel)"

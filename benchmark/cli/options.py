@@ -8,14 +8,25 @@ the command line in one line.
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
+from ..core import provenance
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Bench(click.Group):
+    """The command group; it remembers the arguments it was given, which result rows record as their command."""
+
+    def main(self, args=None, *rest, **kwargs):
+        provenance.remember(sys.argv[1:] if args is None else list(args))
+        return super().main(args, *rest, **kwargs)
+
+
+@click.group(cls=_Bench, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="bench")
 def cli():
-    """Evaluate image representations with a linear L2-SVM probe (DCGAN paper protocols)."""
+    """Evaluate image representations: the paper's L2-SVM, logistic regression and kNN probes."""
 
 
 def log(message: str) -> None:

@@ -1,4 +1,4 @@
-"""``bench run``, ``bench extract``, ``bench compare``, ``bench solvers``: evaluate encoders on a dataset."""
+"""``bench run``, ``bench extract``, ``bench compare``, ``bench solvers``, ``bench reproduce``: evaluate encoders."""
 
 from __future__ import annotations
 
@@ -212,3 +212,37 @@ def solvers(dataset, spec, row_counts, probe_spec, solvers, precisions, scale, g
     for line in time_solvers(got.features["train"], got.features["test"], row_counts, solvers, precisions, base,
                              Path(out), meta, seed, timeout_s, log=log):
         click.echo(line)
+
+
+@cli.command()
+@click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
+              type=click.Path(dir_okay=False, exists=True), help="The recorded rows.")
+@click.option("--row", "position", type=click.IntRange(min=1), help="The row's number (see --list).")
+@click.option("--dataset", help="Filter: the latest row of this dataset (and the other filters).")
+@click.option("--encoder", help="Filter: the encoder, spelled as the row records it.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), help="Filter: the protocol.")
+@click.option("--probe", type=click.Choice(["svm", "logreg", "knn"]), help="Filter: the probe.")
+@click.option("--data-variant", help="Filter: the data variant, e.g. jpeg-q75-copy or original-lossless.")
+@click.option("--tolerance", default=0.1, show_default=True, type=click.FloatRange(min=0),
+              help="Largest difference in accuracy points that counts as reproduced.")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Reuse this feature cache (default: a scratch one, so features are extracted again).")
+@click.option("--list", "list_rows", is_flag=True, help="Number the rows and show their commands; run nothing.")
+def reproduce(results_path, position, dataset, encoder, protocol, probe, data_variant, tolerance, cache_dir,
+              list_rows):
+    """Rerun a recorded row's command into a scratch results file and set its figures beside the record."""
+    from ..pipeline.reproduce import listing, reproduce as rerun
+
+    if list_rows:
+        for line in listing(Path(results_path)):
+            click.echo(line)
+        return
+    filters = {"dataset": dataset, "encoder": encoder, "protocol": protocol, "probe": probe,
+               "data_variant": data_variant}
+    if position is None and not any(filters.values()):
+        raise click.UsageError("choose a row: --row N (see --list) or filters such as --encoder and --protocol")
+    outcome = rerun(Path(results_path), position, filters, tolerance, cache_dir, log=log)
+    for line in outcome.lines():
+        click.echo(line)
+    if not outcome.lines()[-1].startswith("reproduced"):
+        raise SystemExit(1)

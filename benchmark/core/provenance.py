@@ -9,11 +9,16 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]
+_ARGS: list[str] = []  # what the command line was given (``remember``), sys.argv's tail otherwise
+
+
+def remember(args: list[str]) -> None:
+    _ARGS[:] = args
 
 
 def command(argv: list[str] | None = None) -> str:
     """This process's `bench` invocation, in a form one can paste into a shell."""
-    args = sys.argv[1:] if argv is None else argv
+    args = argv if argv is not None else (_ARGS or sys.argv[1:])
     return shlex.join(["bench", *args])
 
 

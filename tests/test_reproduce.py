@@ -1,0 +1,92 @@
+"""Every number reproducible by a named command: rows carry it, runs.txt lists it, `bench reproduce` reruns it."""
+
+import csv
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchmark.cli import commands as cli
+from benchmark.pipeline.reproduce import command_args
+from benchmark.report import leaderboard
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "scripts" / "runs.txt"
+
+
+def listed() -> list[str]:
+    return [line.strip() for line in RUNS.read_text().splitlines() if line.startswith("bench ")]
+
+
+def normalised(command: str) -> str:
+    return shlex.join(["bench", *command_args({"command": command})])
+
+
+def test_every_leaderboard_row_carries_a_command_listed_in_runs_txt():
+    rows = leaderboard.whole_dataset(leaderboard.load_rows(ROOT / "results" / "runs.csv", warn=lambda _: None))
+    best = leaderboard.best_rows(rows)
+    commands = {normalised(line) for line in listed() if line.startswith("bench run ")}
+    assert best["command"].notna().all() and best["commit"].notna().all()
+    missing = sorted({normalised(c) for c in best["command"]} - commands)
+    assert not missing, f"leaderboard rows whose command is not in scripts/runs.txt: {missing}"
+
+
+@pytest.mark.parametrize("line", listed())
+def test_every_listed_command_parses(line):
+    args = shlex.split(line.split("|")[0])[1:]
+    command = cli.cli.get_command(None, args[0])
+    assert command is not None, line
+    command.make_context(args[0], args[1:], resilient_parsing=False)  # raises on an unknown option or value
+
+
+def run_pixels(cifar_folder, out):
+    result = CliRunner().invoke(cli.cli, ["run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder),
+                                          "--results", str(out), "--val-size", "20"])
+    assert result.exit_code == 0, result.output
+
+
+def reproduce(*args, cwd=None, env=None):
+    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "reproduce", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def edit(out, **changes):
+    rows = list(csv.DictReader(open(out)))
+    rows[0].update(changes)
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_reproduce_reruns_a_row_and_says_what_differs(cifar_folder, tmp_path):
+    import os
+
+    out = tmp_path / "runs.csv"
+    run_pixels(cifar_folder, out)
+    row = list(csv.DictReader(open(out)))[0]
+    assert row["command"].startswith("bench run cifar10 --features pixels") and row["commit"]
+    env = dict(os.environ, BENCH_DATA_DIR=str(cifar_folder))
+    code, stdout, _ = reproduce("--results", out, "--encoder", "pixels", "--protocol", "full", env=env)
+    assert code == 0 and "reproduced: accuracies within 0.1 points" in stdout, stdout
+    assert len(list(csv.DictReader(open(out)))) == 1  # the record is untouched
+    edit(out, test_acc="12.5", fingerprint="0000", commit="abc1234")
+    code, stdout, _ = reproduce("--results", out, "--row", 1, env=env)
+    assert code == 1 and "NOT reproduced" in stdout and "fingerprint differs" in stdout and "abc1234" in stdout
+
+
+@pytest.mark.parametrize("command, message", [
+    ("bench run cifar10 --features 'os:system:command=touch {marker}'", "refused without calling it"),
+    ("rm -rf {marker}", "only `bench run` commands are rerun"),
+    ("bench run cifar10 --features pixels; touch {marker}", "unknown encoder"),
+])
+def test_a_doctored_command_runs_nothing(command, message, cifar_folder, tmp_path):
+    out, marker = tmp_path / "runs.csv", tmp_path / "MARKER"
+    run_pixels(cifar_folder, out)
+    edit(out, command=command.format(marker=marker))
+    code, stdout, stderr = reproduce("--results", out, "--row", 1, cwd=tmp_path)
+    assert code != 0 and message in stdout + stderr and not marker.exists()
