@@ -322,7 +322,7 @@ def test_solver_benchmark_command(cifar_folder, tmp_path):
            "--val-size", "20")
     invoke("leaderboard", "--results", str(runs), "--out", str(tmp_path / "B.md"))
     text = (tmp_path / "B.md").read_text()
-    assert "<!-- bench:solvers:start -->" in text and "vs liblinear" in text and "1.0x" in text
+    assert "<!-- bench:solvers:start -->" in text and "vs scikit-learn" in text and "1.0x" in text
 
 
 def test_results_file_with_older_columns_is_migrated(tmp_path):

@@ -20,7 +20,7 @@ import pandas as pd
 from ..core.errors import BenchError
 from ..core.files import write_text
 from ..encoders import pretrained
-from ..probe.solver import DEFAULT_GAP, certified_gaps
+from ..probe.solver import DEFAULT_GAP, REFERENCES, certified_gaps
 from . import pairs, published, results
 
 UNCERTIFIED = "†"
@@ -34,6 +34,7 @@ TIMINGS_MARKERS = ("<!-- bench:timings:start -->", "<!-- bench:timings:end -->")
 SPEED_MARKERS = ("<!-- bench:speed:start -->", "<!-- bench:speed:end -->")
 VARIANTS_MARKERS = ("<!-- bench:extraction-variants:start -->", "<!-- bench:extraction-variants:end -->")
 PENALTY_MARKERS = ("<!-- bench:jpeg-penalty:start -->", "<!-- bench:jpeg-penalty:end -->")
+PARITY_MARKERS = ("<!-- bench:probe-parity:start -->", "<!-- bench:probe-parity:end -->")
 
 
 def comparisons(folder: Path) -> str:
@@ -180,20 +181,23 @@ def _delta(acc, ref) -> str:
 
 
 def solver_table(path: Path) -> str:
-    """Markdown table of ``bench solvers`` results, latest row per case, with speed-ups over liblinear.
+    """Markdown table of ``bench solvers`` results, latest row per case, with speed-ups over the probe's
+    scikit-learn reference (liblinear for the SVM, lbfgs for logistic regression).
 
     A case stopped at its time limit shows its time as a lower bound, and so do speed-ups over it.
     """
     if not Path(path).is_file():
         return ""
     rows = pd.read_csv(path).fillna({"status": "ok"})
-    for column in ("scale", "gap", "passes"):  # files written before these columns
+    for column in ("scale", "gap", "passes", "probe"):  # files written before these columns
         if column not in rows:
             rows[column] = float("nan")
     rows["scale"] = rows["scale"].fillna("standard")  # what bench solvers used before it took the encoder's own
-    case = ["dataset", "encoder", "scale", "n_train"]
+    rows["probe"] = rows["probe"].fillna("svm")
+    case = ["dataset", "encoder", "probe", "scale", "n_train"]
     rows = rows.sort_values("time").groupby(case + ["solver", "precision", "device"], as_index=False).tail(1)
-    base = {tuple(r[c] for c in case): (r["fit_s"], r["status"]) for _, r in rows.iterrows() if r["solver"] == "liblinear"}
+    base = {tuple(r[c] for c in case): (r["fit_s"], r["status"]) for _, r in rows.iterrows()
+            if r["solver"] in REFERENCES}
 
     def speedup(r):
         key = tuple(r[c] for c in case)
@@ -206,15 +210,26 @@ def solver_table(path: Path) -> str:
         return "" if pd.isna(value) else format(value, pattern)
 
     table = pd.DataFrame({
-        "features": rows.encoder, "scale": rows.scale, "rows": rows.n_train, "dims": rows.dims,
+        "features": rows.encoder, "probe": rows.probe, "scale": rows.scale, "rows": rows.n_train, "dims": rows.dims,
         "solver": rows.solver, "precision": rows.precision, "device": rows.device,
         "fit s (search + refit)": [fmt(v, ".1f") if st == "ok" else f"> {v:.0f} ({st})"
                                    for v, st in zip(rows.fit_s, rows.status)],
-        "vs liblinear": [speedup(r) for _, r in rows.iterrows()],
+        "vs scikit-learn": [speedup(r) for _, r in rows.iterrows()],
         "C points": rows.search_points.map(lambda v: fmt(v, ".0f")), "C": rows.C.map(lambda c: fmt(c, ".3g")),
         "gap": rows.gap.map(_gap), "passes": rows.passes.map(lambda v: fmt(v, ".0f")),
         "test acc %": rows.test_acc.map(lambda v: fmt(v, ".2f")), "peak RSS GB": rows.peak_rss_gb.map(lambda v: fmt(v, ".2f")),
     })
+    return table.to_markdown(index=False, disable_numparse=True) + "\n"
+
+
+def parity_table(path: Path) -> str:
+    """``scripts/probe-parity.py``: the new probes against their references, latest row per check."""
+    if not Path(path).is_file():
+        return ""
+    rows = pd.read_csv(path).sort_values("time").groupby("check", as_index=False).tail(1)
+    table = pd.DataFrame({"check": rows.check, "features": rows.encoder.map(lambda e: f"`{e}`"), "rows": rows.rows,
+                          "setting": rows.setting, "difference": rows.difference, "detail": rows.detail,
+                          "measured": rows.time})
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
@@ -395,7 +410,8 @@ def update_document(results_path: Path, out: Path, warn=print) -> str:
                 (variants_table(variants) if variants.is_file() else "", VARIANTS_MARKERS),(text, (START, END)), (solver_table(folder / "solvers.csv"), SOLVER_MARKERS),
                 (timings_table(rows), TIMINGS_MARKERS), (models_table(), MODELS_MARKERS),
                 (throughput_table(speeds) if speeds.is_file() else "", THROUGHPUT_MARKERS),
-                (comparisons(folder), COMPARE_MARKERS), (pairs.penalty_table(rows, results_path), PENALTY_MARKERS)]
+                (comparisons(folder), COMPARE_MARKERS), (pairs.penalty_table(rows, results_path), PENALTY_MARKERS),
+                (parity_table(folder / "probe-parity.csv"), PARITY_MARKERS)]
     for body, markers in sections:
         if body:
             document = replace_section(document, body, *markers)
