@@ -8,7 +8,6 @@ import json
 import numpy as np
 import torch
 
-from ..core.errors import BenchError
 
 
 class Encoder:

@@ -72,6 +72,11 @@ class _Linear(_Probe):
         """The fit's certified relative duality gap (worst class for the SVM)."""
         return self.solver_.gap
 
+    @property
+    def certified_(self) -> bool:
+        """Whether the fit met its gap ``tol`` (an iteration limit can stop it short)."""
+        return bool(self.solver_.certified_)
+
     def fit(self, X, y):
         X, y = self._fit_inputs(X, y)
         self.solver_ = self._solver().fit(X, y, len(self.classes_))
