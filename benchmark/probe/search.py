@@ -3,7 +3,7 @@
 The search walks the grid upward from the smallest C, warm-starting each fit from the
 last, and stops once validation accuracy has failed to beat its best for ``patience`` grid
 points in a row (a flat start, such as chance accuracy at tiny C, does not count). A best
-C at the top edge, still rising, extends the grid by half-decades; a best C at the bottom walks down
+C at the top edge extends the grid by half-decades (unless it is already perfect); a best C at the bottom walks down
 (cold fits) until accuracy falls, so the chosen C is never at an edge of what was tried.
 A grid of one C (a probe spec that fixes it) is taken as given.
 """
@@ -54,8 +54,7 @@ def walk_grid(grid, patience: int, evaluate: Callable[[float, Any], tuple[float,
             since_best += 1
             if since_best >= patience:
                 break
-        rising = len(tried) < 2 or acc > tried[-2][1]  # a plateau (100% at every C, say) is not rising
-        if i == len(grid) - 1 and acc >= best.accuracy and rising and acc < 100.0 and C < TOP and not fixed:
+        if i == len(grid) - 1 and acc >= best.accuracy and acc < 100.0 and C < TOP and not fixed:  # 100%: no higher
             grid.append(C * STEP)  # still rising at the top: extend
             progress.total += 1
         i += 1

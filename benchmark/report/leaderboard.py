@@ -234,8 +234,9 @@ def parity_table(path: Path) -> str:
 
 
 def timings_table(rows: pd.DataFrame) -> str:
-    """Extraction and probe times of every full-protocol run, latest per (encoder, scaling, device), widest first."""
-    full = rows[(rows.protocol == "full") & rows["layer"].fillna("").isin(["", "all"])]
+    """Extraction and probe times of every certified full-protocol run, latest per (encoder, probe, scaling,
+    device), widest first: a time is only worth comparing at the same certified gap."""
+    full = rows[(rows.protocol == "full") & rows["layer"].fillna("").isin(["", "all"]) & rows.certified]
     full = full.sort_values("time").groupby(["dataset", "encoder", "probe_kind", "scale", "device"],
                                             as_index=False).tail(1)
     full = full.sort_values(["dims", "encoder", "probe_kind", "device"], ascending=[False, True, True, True])

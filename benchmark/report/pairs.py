@@ -98,6 +98,8 @@ def penalty_table(rows: pd.DataFrame, results_path) -> str:
         "penalty on 1,000 test (points)": [interval(p.test) for p in pairs],
         "few (400/class) penalty on test": [few_difference(p.encoder, p.probe) for p in pairs],
     })
+    if not any(table["few (400/class) penalty on test"]):
+        table = table.drop(columns="few (400/class) penalty on test")
     return (table.to_markdown(index=False, disable_numparse=True) + "\n\nPenalty = lossless minus JPEG copy, "
             "same encoder, probe, training images, validation split and test images; [95% paired bootstrap "
             "interval] over the images (validation: each row at its own chosen C; few: the two rows' t-intervals "
