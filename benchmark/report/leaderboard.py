@@ -156,6 +156,7 @@ def tables(rows: pd.DataFrame) -> dict[tuple[str, str, str, str], pd.DataFrame]:
             "device": group["device"],
             "n train/test": [f"{a}/{b}" for a, b in zip(group["n_train"], group["n_test"])],
             "trained": group["encoder"].map(budget_note),
+            "command": group["command"].fillna(""),
         })
         published_rows = pd.DataFrame({
             "encoder": [f"*{m}* (published)" for m in ref.method],
@@ -363,8 +364,12 @@ def draw_figures(rows: pd.DataFrame, folder: Path) -> dict[str, list[Path]]:
 def markdown(rows: pd.DataFrame, figures: dict[str, list[Path]] | None = None, relative_to: Path = Path(".")) -> str:
     parts = []
     for (dataset, variant, protocol, probe), table in tables(rows).items():
+        shown = table.drop(columns="command")
+        commands = "\n".join(f"- {e}: `{c}`" for e, c in zip(table["encoder"], table["command"]) if c)
         parts.append(f"### {dataset} ({variant}) · protocol `{protocol}` · probe `{probe}`\n\n"
-                     f"{table.to_markdown(index=False, disable_numparse=True)}\n")
+                     f"{shown.to_markdown(index=False, disable_numparse=True)}\n\n"
+                     f"<details><summary>the command behind each row (`bench reproduce` reruns it)</summary>\n\n"
+                     f"{commands}\n\n</details>\n")
     for dataset, paths in (figures or {}).items():
         for path in paths:
             parts.append(f"![{path.stem}]({os.path.relpath(path, relative_to)})\n")
