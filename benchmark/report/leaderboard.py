@@ -35,11 +35,12 @@ SPEED_MARKERS = ("<!-- bench:speed:start -->", "<!-- bench:speed:end -->")
 VARIANTS_MARKERS = ("<!-- bench:extraction-variants:start -->", "<!-- bench:extraction-variants:end -->")
 PENALTY_MARKERS = ("<!-- bench:jpeg-penalty:start -->", "<!-- bench:jpeg-penalty:end -->")
 PARITY_MARKERS = ("<!-- bench:probe-parity:start -->", "<!-- bench:probe-parity:end -->")
+REPRODUCE_MARKERS = ("<!-- bench:reproduce:start -->", "<!-- bench:reproduce:end -->")
 
 
-def comparisons(folder: Path) -> str:
-    """The saved outputs of `bench compare` (results/compare-*.txt), one block each."""
-    blocks = [f"`{p.name}`\n\n```\n{p.read_text().strip()}\n```\n" for p in sorted(Path(folder).glob("compare-*.txt"))
+def saved_outputs(folder: Path, pattern: str = "compare-*.txt") -> str:
+    """Saved command outputs (`bench compare`: compare-*.txt; `bench reproduce`: reproduce-*.txt), one block each."""
+    blocks = [f"`{p.name}`\n\n```\n{p.read_text().strip()}\n```\n" for p in sorted(Path(folder).glob(pattern))
               if p.read_text().strip()]
     return "\n".join(blocks)
 
@@ -416,7 +417,8 @@ def update_document(results_path: Path, out: Path, warn=print) -> str:
                 (variants_table(variants) if variants.is_file() else "", VARIANTS_MARKERS),(text, (START, END)), (solver_table(folder / "solvers.csv"), SOLVER_MARKERS),
                 (timings_table(rows), TIMINGS_MARKERS), (models_table(), MODELS_MARKERS),
                 (throughput_table(speeds) if speeds.is_file() else "", THROUGHPUT_MARKERS),
-                (comparisons(folder), COMPARE_MARKERS), (pairs.penalty_table(rows, results_path), PENALTY_MARKERS),
+                (saved_outputs(folder), COMPARE_MARKERS),
+                (saved_outputs(folder, "reproduce-*.txt"), REPRODUCE_MARKERS), (pairs.penalty_table(rows, results_path), PENALTY_MARKERS),
                 (parity_table(folder / "probe-parity.csv"), PARITY_MARKERS)]
     for body, markers in sections:
         if body:
