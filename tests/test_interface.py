@@ -133,10 +133,10 @@ def small_run(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("damage, message", [
-    (lambda p: p.write_bytes(b""), "not a readable checkpoint"),
-    (lambda p: p.write_bytes(p.read_bytes()[:1000]), "not a readable checkpoint"),
+    (lambda p: p.write_bytes(b""), "neither a PyTorch checkpoint nor a safetensors file (it is empty)"),
+    (lambda p: p.write_bytes(p.read_bytes()[:1000]), "a damaged or unsafe PyTorch file"),
     (lambda p: torch.save({"weights": torch.zeros(3)}, p), "not a `bench train` checkpoint"),
-    (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"), "not a readable checkpoint"),
+    (lambda p: p.write_bytes(b"PK\x03\x04 not really a zip"), "a damaged or unsafe PyTorch file"),
 ])
 def test_resume_from_a_damaged_or_foreign_checkpoint_is_one_line(damage, message, small_run, monkeypatch, capsys):
     run, command = small_run

@@ -62,6 +62,22 @@ def lossless_root(written):
     return written[0]
 
 
+@pytest.fixture(autouse=True)
+def trusted_manifest(written, monkeypatch):
+    """The written copy's manifest stands in for the released one, whose hash the code pins."""
+    manifest = written[0] / "cifar10-lossless" / "MANIFEST.tsv"
+    monkeypatch.setenv(datasets.MANIFEST_ENV, git_blob_sha1(manifest.read_bytes()))
+
+
+def rewrite_manifest(base):
+    lines = ["file\tgit_blob_sha1\tbytes"]
+    for f in sorted(base.iterdir()):
+        if f.name != "MANIFEST.tsv":
+            lines.append(f"{f.name}\t{git_blob_sha1(f.read_bytes())}\t{f.stat().st_size}")
+    (base / "MANIFEST.tsv").write_text("\n".join(lines) + "\n")
+    return git_blob_sha1((base / "MANIFEST.tsv").read_bytes())
+
+
 def test_lossless_splits_are_class_major_and_exact(written, tmp_path):
     lossless_root, images, labels = written
     source = datasets.find("cifar10-lossless", lossless_root, tmp_path / "cache")
@@ -75,8 +91,10 @@ def test_lossless_splits_are_class_major_and_exact(written, tmp_path):
     assert list((tmp_path / "cache" / "decoded").glob("cifar10-lossless-train-*.h5"))
 
 
-@pytest.mark.parametrize("damage", ["flip", "missing", "truncate"])
-def test_damaged_or_missing_sprite_is_one_line_before_work(damage, lossless_root, tmp_path):
+@pytest.mark.parametrize("damage", ["flip", "missing", "truncate", "forged", "forged-trusted"])
+def test_damaged_or_missing_sprite_is_one_line_before_work(damage, lossless_root, tmp_path, monkeypatch):
+    """A damaged sprite is refused by its hash; with the manifest edited to match, by the manifest's pinned
+    hash; with that pin moved too (a copy trusted on purpose), by the decoder: one line naming a file each time."""
     import shutil
 
     base = tmp_path / "data" / "cifar10-lossless"
@@ -90,13 +108,20 @@ def test_damaged_or_missing_sprite_is_one_line_before_work(damage, lossless_root
         victim.unlink()
     else:
         victim.write_bytes(victim.read_bytes()[:1000])
+    if damage.startswith("forged"):
+        forged = rewrite_manifest(base)
+        if damage == "forged-trusted":
+            monkeypatch.setenv(datasets.MANIFEST_ENV, forged)
     proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "cifar10-lossless", "--features", "pixels",
                            "--data-dir", str(tmp_path / "data"), "--results", str(tmp_path / "runs.csv")],
                           capture_output=True, text=True)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-    assert "cifar10_batch_17.png" in lines[0] and ("missing" if damage == "missing" else "damaged") in lines[0]
-    assert not (tmp_path / "runs.csv").exists() and not (tmp_path / "cache").exists()
+    named, word = {"missing": ("cifar10_batch_17.png", "missing"), "forged": ("MANIFEST.tsv", "not the released"),
+                   "forged-trusted": ("cifar10_batch_17.png", "cannot decode")}.get(damage, ("cifar10_batch_17.png",
+                                                                                            "damaged"))
+    assert named in lines[0] and word in lines[0], lines[0]
+    assert not (tmp_path / "runs.csv").exists() and not list((tmp_path / "cache").glob("**/*.h5"))
 
 
 def write_jpeg_folder(root, labels_test):

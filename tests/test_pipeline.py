@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from benchmark.cli import commands as cli
 from benchmark.data.cache import FeatureCache
-from benchmark.data.datasets import Split
+from benchmark.data.split import Split
 from benchmark.encoders import registry
 from benchmark.encoders.pixels import Pixels
 from benchmark.core.errors import BenchError

@@ -80,13 +80,33 @@ def test_reproduce_reruns_a_row_and_says_what_differs(cifar_folder, tmp_path):
 
 
 @pytest.mark.parametrize("command, message", [
-    ("bench run cifar10 --features 'os:system:command=touch {marker}'", "refused without calling it"),
+    ("bench run cifar10 --features 'os:system:command=touch {marker}'", "not imported"),
+    ("bench run cifar10 --features evilmod:Enc", "--allow-module evilmod"),
+    ("bench run cifar10 --features=evilmod:Enc", "--allow-module evilmod"),
     ("rm -rf {marker}", "only `bench run` commands are rerun"),
     ("bench run cifar10 --features pixels; touch {marker}", "unexpected extra argument"),
 ])
 def test_a_doctored_command_runs_nothing(command, message, cifar_folder, tmp_path):
     out, marker = tmp_path / "runs.csv", tmp_path / "MARKER"
     run_pixels(cifar_folder, out)
+    (tmp_path / "evilmod.py").write_text(f"open({str(marker)!r}, 'w').close()  # runs on import\n"
+                                         "from benchmark.encoders.base import Encoder\nclass Enc(Encoder): pass\n")
     edit(out, command=command.format(marker=marker))
     code, stdout, stderr = reproduce("--results", out, "--row", 1, cwd=tmp_path)
     assert code != 0 and message in stdout + stderr and not marker.exists()
+
+
+@pytest.mark.parametrize("spec", ["this:x", "evilmod:Missing", "evilmod.sub:Enc", "antigravity:x"])
+def test_a_spec_imports_nothing_before_its_factory_is_seen(spec, tmp_path, monkeypatch):
+    from benchmark.core.errors import BenchError
+    from benchmark.encoders import registry
+
+    marker = tmp_path / "MARKER"
+    (tmp_path / "evilmod.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(tmp_path)
+    before = set(sys.modules)
+    with pytest.raises(BenchError):
+        registry.build(spec)
+    assert not marker.exists() and not {"this", "evilmod", "antigravity"} & (set(sys.modules) - before)
+    with pytest.raises(BenchError, match="not imported"):
+        registry.build("evilmod:Enc", modules=False)

@@ -16,7 +16,7 @@ from PIL import Image
 from benchmark.core.errors import BenchError
 from benchmark.data import datasets
 from benchmark.data.cache import CachedFeatures, FeatureCache, state_digest
-from benchmark.data.datasets import Split
+from benchmark.data.split import Split
 from benchmark.encoders import registry
 from benchmark.pipeline.extract import extract
 from benchmark.report import results

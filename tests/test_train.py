@@ -111,7 +111,7 @@ def test_checkpoint_loads_as_an_encoder(tmp_path):
     with pytest.raises(BenchError, match="no DCGAN checkpoint"):
         registry.build(f"dcgan:{tmp_path / 'nowhere'}")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(BenchError, match="not a readable checkpoint"):
+    with pytest.raises(BenchError, match="neither a PyTorch checkpoint nor a safetensors file"):
         registry.build(f"dcgan:{tmp_path / 'junk.pt'}")
 
 

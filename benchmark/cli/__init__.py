@@ -31,9 +31,15 @@ def main():
             sys.stderr.flush()
             os._exit(2)
         sys.exit(2)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        cause = exc.__cause__
+        if isinstance(exc, KeyboardInterrupt) or interrupts.received() or not isinstance(cause, EOFError):
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        # click turns every EOFError into Abort: a prompt with standard input closed, or data that ended early
+        click.echo(f"error: input ended early (EOFError: {cause}); a prompt needs an answer (or --yes), "
+                   "and a damaged file needs replacing", err=True)
+        sys.exit(2)
     except click.UsageError as exc:  # a bad option or argument: one line, like every other error
         where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx else ""
         click.echo(f"error: {exc.format_message().rstrip('.')}{where}", err=True)

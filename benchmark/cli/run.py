@@ -228,8 +228,11 @@ def solvers(dataset, spec, row_counts, probe_spec, solvers, precisions, scale, g
 @click.option("--cache-dir", type=click.Path(file_okay=False),
               help="Reuse this feature cache (default: a scratch one, so features are extracted again).")
 @click.option("--list", "list_rows", is_flag=True, help="Number the rows and show their commands; run nothing.")
+@click.option("--allow-module", "allow_modules", multiple=True, metavar="MODULE",
+              help="Let the row's encoder spec import this Python module (module:factory specs); a results file "
+                   "is data, so none is imported otherwise (repeatable).")
 def reproduce(results_path, position, dataset, encoder, protocol, probe, data_variant, tolerance, cache_dir,
-              list_rows):
+              list_rows, allow_modules):
     """Rerun a recorded row's command into a scratch results file and set its figures beside the record."""
     from ..pipeline.reproduce import listing, reproduce as rerun
 
@@ -241,7 +244,8 @@ def reproduce(results_path, position, dataset, encoder, protocol, probe, data_va
                "data_variant": data_variant}
     if position is None and not any(filters.values()):
         raise click.UsageError("choose a row: --row N (see --list) or filters such as --encoder and --protocol")
-    outcome = rerun(Path(results_path), position, filters, tolerance, cache_dir, log=log)
+    outcome = rerun(Path(results_path), position, filters, tolerance, cache_dir, log=log,
+                    allow_modules=allow_modules)
     for line in outcome.lines():
         click.echo(line)
     if not outcome.lines()[-1].startswith("reproduced"):

@@ -33,6 +33,11 @@ def install() -> None:
     sys.unraisablehook = _unraisable
 
 
+def received() -> bool:
+    """Whether a Ctrl-C arrived since ``install``."""
+    return _pending.is_set()
+
+
 def check() -> None:
     """Raise KeyboardInterrupt if a Ctrl-C arrived and was swallowed on its way."""
     if _pending.is_set():

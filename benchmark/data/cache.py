@@ -28,8 +28,9 @@ import h5py
 import numpy as np
 
 from .. import __version__
-from ..core.errors import BenchError, NativeWriteFailed
-from ..core.files import atomic_write, remove_stale, write_error
+from ..core.errors import BenchError
+from ..core.finite import nonfinite_count
+from .hdf5 import Writer, writing
 
 FEATURES_CHUNK_ROWS = 256
 READ_BLOCK_ROWS = 4096
@@ -49,15 +50,6 @@ def state_digest(state: dict[str, np.ndarray]) -> str:
         h.update(f"{name}\0{value.shape}\0{value.dtype}\0".encode())
         h.update(value.tobytes())
     return h.hexdigest()[:16]
-
-
-def checked_dataset(group: h5py.Group, name: str, data: np.ndarray) -> None:
-    """Store ``data`` with a Fletcher-32 checksum per chunk (scalars, which cannot be chunked, as they are)."""
-    data = np.asarray(data)
-    if data.ndim == 0 or data.size == 0:
-        group[name] = data
-    else:
-        group.create_dataset(name, data=data, chunks=True, fletcher32=True)
 
 
 class DamagedFile(BenchError):
@@ -135,7 +127,9 @@ class CachedFeatures:
         state = self.encoder_state()
         if state_digest(state) != self.attrs.get("state_digest"):
             raise DamagedFile(f"{self.path}: its encoder state does not match its recorded digest")
-        self.read()
+        bad = nonfinite_count(self.read())
+        if bad:
+            raise DamagedFile(f"{self.path}: {bad} of its features are NaN or infinite (written by an older version)")
 
     @contextmanager
     def _open(self):
@@ -187,28 +181,17 @@ class FeatureCache:
     @contextmanager
     def writer(self, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray, attrs: dict,
                encoder_state: dict[str, np.ndarray]):
-        """Stream feature batches into a temporary file (``append``); it is renamed into place when complete.
+        """Stream feature batches into the file (``append``); it is renamed into place when complete.
 
-        A failed write (a full disk, say) is one ``BenchError`` naming the file; nothing is left behind.
+        A failed write (a full disk, say) is one line naming the file; nothing is left behind.
         """
         path = self.path(key)
-        remove_stale(path)  # left by a killed run
-        with atomic_write(path) as tmp:
-            f = h5py.File(tmp, "w")
-            completed = False
-            try:
-                rows = _Rows(f, path, key, n_rows, dim, labels, attrs, encoder_state)
-                yield rows
-                if rows.filled != n_rows:
-                    raise ValueError(f"{path}: wrote {rows.filled} of {n_rows} rows")
-                _write(path, lambda: f.attrs.__setitem__("complete", True))
-                completed = True
-            finally:
-                try:
-                    _write(path, f.close)  # HDF5 flushes here: a full disk can surface now
-                except BenchError:
-                    if completed:
-                        raise
+        with writing(path) as out:
+            rows = _Rows(out, key, n_rows, dim, labels, attrs, encoder_state)
+            yield rows
+            if rows.features.filled != n_rows:
+                raise ValueError(f"{path}: wrote {rows.features.filled} of {n_rows} rows")
+            out.attrs({"complete": True})
 
     def entries(self) -> list[tuple[Path, dict]]:
         out = []
@@ -267,40 +250,24 @@ def _validate(path: Path, key: CacheKey, expect: Expected | None = None) -> str:
     return ""
 
 
-def _write(path: Path, action):
-    """Run an HDF5 write; a failure (a full disk: h5py raises OSError or RuntimeError) is one line naming ``path``."""
-    try:
-        return action()
-    except (OSError, RuntimeError) as exc:
-        error = write_error(path, exc if isinstance(exc, OSError) else OSError(0, str(exc)))
-        raise NativeWriteFailed(str(error)) from None
-
-
 class _Rows:
     """The open file of a cache writer: features are appended batch by batch."""
 
-    def __init__(self, file: h5py.File, path: Path, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray,
-                 attrs: dict, encoder_state: dict[str, np.ndarray]):
-        self.attrs, self.path, self.n_rows, self.filled = file.attrs, path, n_rows, 0
-
-        def layout():
-            self.features = file.create_dataset(
-                "features", shape=(n_rows, dim), dtype=np.float32, fletcher32=bool(n_rows),
-                chunks=(min(FEATURES_CHUNK_ROWS, n_rows), dim) if n_rows else None)
-            checked_dataset(file, "labels", labels)
-            group = file.create_group("encoder_state")
-            for name, value in encoder_state.items():
-                checked_dataset(group, name, value)
-            file.attrs.update({**asdict(key), **attrs, "n_rows": n_rows, "dim": dim, "version": __version__,
-                               "format": FORMAT, "state_digest": state_digest(encoder_state),
-                               "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "complete": False})
-
-        _write(path, layout)
+    def __init__(self, out: Writer, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray, attrs: dict,
+                 encoder_state: dict[str, np.ndarray]):
+        self.out = out
+        self.features = out.rows("features", (n_rows, dim), np.float32, FEATURES_CHUNK_ROWS)
+        out.array("labels", labels)
+        out.group("encoder_state")
+        for name, value in encoder_state.items():
+            out.array(name, value, group="encoder_state")
+        out.attrs({**asdict(key), **attrs, "n_rows": n_rows, "dim": dim, "version": __version__, "format": FORMAT,
+                   "state_digest": state_digest(encoder_state), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                   "complete": False})
 
     def append(self, batch: np.ndarray) -> None:
-        _write(self.path, lambda: self.features.__setitem__(slice(self.filled, self.filled + len(batch)), batch))
-        self.filled += len(batch)
+        self.features.append(batch)
 
     def note(self, name: str, value) -> None:
         """Record an attribute (a timing, say) in the file being written."""
-        _write(self.path, lambda: self.attrs.__setitem__(name, value))
+        self.out.attrs({name: value})

@@ -13,7 +13,6 @@ as the image-folder copy does, so all three share training rows, validation spli
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -25,29 +24,10 @@ import numpy as np
 from ..core.errors import BenchError
 from ..core.files import git_blob_sha1
 from .images import SIZE, cached_folder_split, cached_split
+from .split import Split
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split of a dataset, ready for an encoder."""
-
-    images: np.ndarray  # uint8, (N, 32, 32, 3)
-    labels: np.ndarray  # int64, (N,)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def fingerprint(self) -> str:
-        """Content hash: cached features are tied to exactly these pixels and labels."""
-        h = hashlib.sha1(np.ascontiguousarray(self.images).data)
-        h.update(np.ascontiguousarray(self.labels).data)
-        return h.hexdigest()[:16]
-
-    def subset(self, index: np.ndarray) -> "Split":
-        return Split(self.images[index], self.labels[index])
 
 
 @dataclass(frozen=True)
@@ -186,10 +166,25 @@ SPRITE_ROWS = 1000  # images per PNG sprite: one per row, 1,024 pixels wide
 LOSSLESS_TRAIN = 50_000  # sprites 0..49 are the training batches; sprite 50 the first 1,000 test images
 
 
+LOSSLESS_MANIFEST_SHA1 = "2fde773858b1e77109cd0bed1c1fe08b9435b792"  # git blob SHA-1 of the released MANIFEST.tsv
+MANIFEST_ENV = "BENCH_LOSSLESS_MANIFEST_SHA1"  # trust another manifest (a copy made on purpose, tests)
+
+
 def verify_manifest(base: Path) -> list[Path]:
-    """Every file ``MANIFEST.tsv`` lists, checked by size and git blob SHA-1; one line names the first bad one."""
+    """Every file ``MANIFEST.tsv`` lists, checked by size and git blob SHA-1; one line names the first bad one.
+
+    The manifest itself is checked against the released one's hash, pinned here, so a file damaged along
+    with a manifest edited to match is refused too."""
     manifest = base / "MANIFEST.tsv"
     fix = f"copy {base.name}/ again from ../shared/data/"
+    try:
+        digest = git_blob_sha1(manifest.read_bytes())
+    except OSError as exc:
+        raise BenchError(f"{manifest}: unreadable manifest ({exc.strerror or exc}); {fix}") from None
+    pinned = os.environ.get(MANIFEST_ENV) or LOSSLESS_MANIFEST_SHA1
+    if digest != pinned:
+        raise BenchError(f"{manifest}: not the released manifest (git blob SHA-1 {digest[:12]}, expected "
+                         f"{pinned[:12]}); {fix} (for a copy made on purpose, set {MANIFEST_ENV} to its manifest's hash)")
     try:
         lines = manifest.read_text().splitlines()[1:]
         listed = [(name, sha1, int(size)) for name, sha1, size in (line.split("\t") for line in lines if line)]
@@ -233,15 +228,35 @@ def _decode_sprites(base: Path, sprites: list[Path], split: str) -> Split:
     from PIL import Image
 
     chosen = sprites[:-1] if split == "train" else sprites[-1:]
+    fix = f"copy {base.name}/ again from ../shared/data/"
     images = []
     for path in chosen:
-        with Image.open(path) as im:
-            if im.size != (SIZE * SIZE, SPRITE_ROWS) or im.mode not in ("RGB", "RGBA"):
-                raise BenchError(f"{path}: {im.size[0]}x{im.size[1]} {im.mode}; a sprite is 1024x1000 RGB")
-            images.append(np.asarray(im.convert("RGB"), dtype=np.uint8).reshape(SPRITE_ROWS, SIZE, SIZE, 3))
-    labels = np.asarray(json.loads((base / LOSSLESS_LABELS).read_text())["labels"], dtype=np.int64)
+        try:
+            with Image.open(path) as im:
+                if im.size != (SIZE * SIZE, SPRITE_ROWS) or im.mode not in ("RGB", "RGBA"):
+                    raise BenchError(f"{path}: {im.size[0]}x{im.size[1]} {im.mode}; a sprite is 1024x1000 RGB; {fix}")
+                images.append(np.asarray(im.convert("RGB"), dtype=np.uint8).reshape(SPRITE_ROWS, SIZE, SIZE, 3))
+        except BenchError:
+            raise
+        except Exception as exc:  # a damaged PNG: PIL raises OSError, SyntaxError, ValueError... all damage
+            raise BenchError(f"{path}: cannot decode the sprite ({type(exc).__name__}: {exc}); {fix}") from None
+    labels = lossless_labels(base / LOSSLESS_LABELS)
     labels = labels[:LOSSLESS_TRAIN] if split == "train" else labels[LOSSLESS_TRAIN:]
     return class_major(Split(np.concatenate(images), labels))
+
+
+def lossless_labels(path: Path) -> np.ndarray:
+    """The 51,000 labels of the lossless copy (0..9); anything else in the file is one line naming it."""
+    try:
+        labels = np.asarray(json.loads(path.read_text())["labels"])
+        if labels.shape != (LOSSLESS_TRAIN + SPRITE_ROWS,) or labels.dtype.kind not in "iu" \
+                or labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES):
+            raise ValueError(f"expected {LOSSLESS_TRAIN + SPRITE_ROWS} integers 0..9, got shape {labels.shape} "
+                             f"of {labels.dtype}")
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise BenchError(f"{path}: unreadable labels ({type(exc).__name__}: {exc}); pass --data-dir the folder "
+                         "holding cifar10-lossless/ as copied from ../shared/data/") from None
+    return labels.astype(np.int64)
 
 
 def class_major(split: Split) -> Split:
@@ -252,13 +267,7 @@ def class_major(split: Split) -> Split:
 def _test1k_source(root: Path | None, cache_dir, download: bool, strict: bool) -> Source:
     """``cifar10`` with its test split cut to the first 1,000 images of the original test batch."""
     full = _cifar10_source(root, cache_dir, download, strict)
-    labels_file = root / LOSSLESS_DIR / LOSSLESS_LABELS
-    try:
-        first = np.asarray(json.loads(labels_file.read_text())["labels"][LOSSLESS_TRAIN:], dtype=np.int64)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BenchError(f"{labels_file}: cifar10-test1k needs the lossless copy's labels to name its 1,000 test "
-                         f"images ({type(exc).__name__}: {exc}); pass --data-dir the folder holding both cifar10/ "
-                         "and cifar10-lossless/") from None
+    first = lossless_labels((root or Path(".")) / LOSSLESS_DIR / LOSSLESS_LABELS)[LOSSLESS_TRAIN:]
     counts = np.bincount(first, minlength=len(CIFAR10_CLASSES))
 
     def test(warn=print):

@@ -19,8 +19,9 @@ import xxhash
 from PIL import Image
 
 from ..core.errors import BenchError
-from ..core.files import atomic_write, remove_stale
 from ..core.progress import bar
+from .hdf5 import writing
+from .split import Split
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 SIZE = 32
@@ -119,8 +120,6 @@ def cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path 
     Images that are not already 32x32 RGB are converted and reported in one line (when read
     from the cache too), or refused with ``strict``.
     """
-    from .datasets import Split
-
     files, labels = list_images(folder, classes, warn)
     cached = Path(cache_dir) / "decoded" / f"{folder.name}-{content_key(folder, files, labels)}.h5" if cache_dir else None
     refuse = "; --strict refuses them: replace them with {SIZE}x{SIZE} RGB images"
@@ -144,9 +143,6 @@ def cached_folder_split(folder: Path, classes: tuple[str, ...], cache_dir: Path 
 def cached_split(cached: Path | None, n_images: int, decode, source: str, warn=print):
     """(split, notice) stored at ``cached`` (a content-keyed name), or ``decode()``'s, then stored there
     atomically; the notice says what decoding had to convert ("" for nothing)."""
-    from .cache import checked_dataset
-    from .datasets import Split
-
     if cached is not None and cached.is_file():
         try:
             with h5py.File(cached, "r") as f:  # reading every chunk checks its Fletcher-32 checksum
@@ -161,10 +157,8 @@ def cached_split(cached: Path | None, n_images: int, decode, source: str, warn=p
         cached.unlink(missing_ok=True)
     split, notice = decode()
     if cached is not None:
-        remove_stale(cached)
-        with atomic_write(cached) as tmp, h5py.File(tmp, "w") as f:
-            checked_dataset(f, "images", split.images)
-            checked_dataset(f, "labels", split.labels)
-            f.attrs["source"] = source
-            f.attrs["notice"] = notice
+        with writing(cached) as out:
+            out.array("images", split.images)
+            out.array("labels", split.labels)
+            out.attrs({"source": source, "notice": notice})
     return split, notice

@@ -29,6 +29,7 @@ import xxhash
 from ..core.devices import bfloat16_is_fast
 from ..core.errors import BenchError
 from .base import Encoder
+from ..training.checkpoints import check_weights, read_tensor_file
 from .options import Option, declare
 
 PREFIXES = ("module.", "backbone.", "encoder.", "model.", "net.", "student.", "teacher.", "base_encoder.",
@@ -198,18 +199,8 @@ def _head_keys(net) -> set[str]:
 
 def read_state(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file: safetensors, or a torch file read with ``weights_only`` (no code runs)."""
-    if not path.is_file():
-        raise BenchError(f"{path}: no such checkpoint file; give weights=PATH to a .safetensors or .pt/.pth file")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a pickle that would run code fails here, as does a truncated or foreign file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise BenchError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first}); give a safetensors "
-                         "file or a PyTorch state dict (torch.save(model.state_dict(), PATH))") from None
+    state = read_tensor_file(path, "give weights=PATH a .safetensors file or a PyTorch state dict "
+                                   "(torch.save(model.state_dict(), PATH))")
     for _ in range(3):  # unwrap {"state_dict": {...}}, {"model": {...}}, {"teacher": {...}} ...
         if isinstance(state, dict) and state and all(torch.is_tensor(v) for v in state.values()):
             return state
@@ -240,8 +231,9 @@ def load_checkpoint(net: torch.nn.Module, path: Path, prefix: str, optional: set
         if keys:
             raise BenchError(f"{path}: {len(keys)} keys {problem} (e.g. {', '.join(keys[:3])}); is it a checkpoint "
                              "of this architecture? pass prefix= if its keys carry a wrapper prefix")
-    net.load_state_dict({k: v for k, v in state.items() if k in wanted and state[k].shape == wanted[k].shape},
-                        strict=False)
+    usable = {k: v for k, v in state.items() if k in wanted and state[k].shape == wanted[k].shape}
+    check_weights(usable, wanted, path)
+    net.load_state_dict(usable, strict=False)
     return xxhash.xxh3_128(path.read_bytes()).hexdigest()[:20]
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import BenchError
 from ..core.files import atomic_write, git_blob_sha1, write_text
+from ..core.finite import check_finite
 from ..data.cache import default_root
 from ..training.checkpoints import read_checkpoint
 
@@ -116,11 +117,27 @@ def load_arrays(entry: Entry, roles: list[str], generator: bool = False) -> dict
             missing.append(f)
             continue
         verify(path, f)
-        arrays = np.load(path, allow_pickle=False)
-        found[role] = dict(arrays) if path.suffix == ".npz" else arrays
+        found[role] = read_arrays(path)
     if missing:
         raise MissingWeights(entry, missing)
     return found
+
+
+def read_arrays(path: Path) -> np.ndarray | dict[str, np.ndarray]:
+    """A .npy array or a .npz file's arrays, never unpickled; damage, an object array or a non-finite value
+    is one line naming the file."""
+    try:
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            arrays = {k: loaded[k] for k in loaded.files} if isinstance(loaded, np.lib.npyio.NpzFile) else loaded
+    except Exception as exc:  # truncated, a zip with a bad member, pickled objects: all damage
+        raise BenchError(f"{path}: not a readable array file ({type(exc).__name__}: {exc}); restore it or run "
+                         "`bench pretrained fetch`") from None
+    for name, array in (arrays.items() if isinstance(arrays, dict) else [(path.name, arrays)]):
+        if not np.issubdtype(array.dtype, np.number):
+            raise BenchError(f"{path}: {name} holds {array.dtype} values, not numbers; restore the file")
+        check_finite(array, f"{path}: {name}", "the file is damaged; restore it or run `bench pretrained fetch`")
+    return arrays
 
 
 class MissingWeights(BenchError):

@@ -3,22 +3,30 @@
 Spec grammar: ``NAME[:ARGS]`` where ARGS is a comma-separated list of ``key=value``
 items, optionally led by one bare value (passed as ``path``); a bare item after a
 ``key=value`` continues its value, so lists work: ``dcgan-imagenet:layers=1,3,seed=2``,
-``dcgan-imagenet:layers=1-4``, ``dcgan:runs/small``. ``package.module:factory[:ARGS]``
-(any importable module) loads a factory without packaging, if it is an ``Encoder`` subclass or
-a callable marked with ``options.declare``: anything else is refused before it is called, so
-a spec read back from a results file can never run arbitrary code. Installed packages add
-encoders through the entry-point group ``bench.encoders`` (name -> factory). A factory takes
-the ARGS as string keyword arguments and returns an Encoder.
+``dcgan-imagenet:layers=1-4``, ``dcgan:runs/small``. Installed packages add encoders through
+the entry-point group ``bench.encoders`` (name -> factory). A factory takes the ARGS as
+string keyword arguments and returns an Encoder.
+
+A spec is data; it becomes code only three ways: a built-in name, an installed entry point,
+or ``package.module:factory[:ARGS]`` when the caller allows modules (``modules=True``: a
+spec typed on this very command line, or passed by Python code). Importing runs a module's
+top level, so the decision comes first, from the source alone: the module is located
+without importing it (or its parents), and its source must define ``factory`` as a class
+or as a decorated function (``@declare``); then, once imported, it must be an ``Encoder``
+subclass or a factory marked with ``options.declare``, else it is refused uncalled.
+``this:x`` is refused without printing the Zen of Python; a spec read back from a results
+file is never imported without an explicit flag (``bench reproduce --allow-module``).
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
-import importlib.util
 import os
 import re
 import sys
+from importlib.machinery import PathFinder
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -108,19 +116,35 @@ def parse_args(text: str) -> dict[str, str]:
     return kwargs
 
 
-def build(spec: str) -> Encoder:
+def module_of(spec: str) -> str | None:
+    """The Python module a spec would import (``module:factory`` specs), None for a registered name.
+    Decided from the name alone: nothing is imported."""
+    name, _, args = spec.partition(":")
+    if name in available() or not _module_form(name, args.partition(":")[0]):
+        return None
+    return name
+
+
+def _module_form(name: str, attr: str) -> bool:
+    return bool(name) and attr.isidentifier() and all(part.isidentifier() for part in name.split("."))
+
+
+def build(spec: str, modules: bool = True) -> Encoder:
     """Resolve ``spec`` to a ready Encoder, or raise a one-line BenchError.
 
     Options are parsed and checked against the factory's declarations (``options.declare``)
-    before it runs; ``module:factory`` also finds modules in the current folder, as
-    ``python -m`` would.
+    before it runs. ``module:factory`` specs (also found in the current folder, as ``python -m``
+    would) are imported only with ``modules`` and only after their source is seen to define the factory.
     """
     name, _, args = spec.partition(":")
     factories = available()
     attr, _, rest = args.partition(":")
     if name in factories:
         factory = _load_entry_point(factories[name])
-    elif name and attr.isidentifier() and _importable(name.split(".")[0]):
+    elif _module_form(name, attr):
+        if not modules:
+            raise BenchError(f"encoder {spec!r} names the Python module {name!r}, which is not a registered encoder; "
+                             f"it was read from a file, so it is not imported (that would run its code)")
         factory, args = _import_factory(name, attr, spec), rest
     else:
         raise BenchError(f"unknown encoder {name!r}; `bench encoders` lists them "
@@ -160,16 +184,6 @@ def declared(factory):
     return factory if hasattr(factory, "options") else getattr(factory, "func", factory)
 
 
-def _importable(module: str) -> bool:
-    if importlib.util.find_spec(module) is not None:
-        return True
-    here = os.getcwd()
-    if here not in sys.path and (Path(here) / f"{module}.py").is_file() or (Path(here) / module).is_dir():
-        sys.path.insert(0, here)
-        importlib.invalidate_caches()
-    return importlib.util.find_spec(module) is not None
-
-
 def _load_entry_point(ep):
     try:
         return ep.load()
@@ -177,13 +191,53 @@ def _load_entry_point(ep):
         raise BenchError(f"encoder plug-in {ep.name!r} ({ep.value}) failed to load: {exc}") from None
 
 
+def _module_source(module: str) -> Path | None:
+    """The source file of ``module`` (dotted), found on sys.path and in the current folder without importing
+    it or its parents; None when there is none (no such module, or one compiled or built in)."""
+    path = [os.getcwd(), *sys.path]
+    parts = module.split(".")
+    for i in range(len(parts)):
+        found = PathFinder.find_spec(".".join(parts[:i + 1]), path)
+        if found is None:
+            return None
+        path = list(found.submodule_search_locations or [])
+        if not path and i < len(parts) - 1:
+            return None
+    origin = found.origin or ""
+    return Path(origin) if origin.endswith(".py") else None
+
+
+def _defines_factory(source: Path, attr: str) -> bool:
+    """Whether the module's top level defines ``attr`` as a class, a decorated function, or imports it."""
+    try:
+        tree = ast.parse(source.read_bytes(), str(source))
+    except (OSError, SyntaxError, ValueError):
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == attr:
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == attr and node.decorator_list:
+            return True
+        if isinstance(node, ast.ImportFrom) and any((a.asname or a.name) == attr for a in node.names):
+            return True
+    return False
+
+
 def _import_factory(module: str, attr: str, spec: str):
-    if not attr:
-        raise BenchError(f"encoder {spec!r}: give package.module:factory")
+    source = _module_source(module)
+    if source is None:
+        raise BenchError(f"encoder {spec!r}: no Python module {module!r} here or on sys.path; `bench encoders` "
+                         "lists the registered names (module:factory needs e.g. my_encoders.py in this folder)")
+    if not _defines_factory(source, attr):
+        raise BenchError(f"encoder {spec!r}: {source} defines no class or @declare'd factory {attr!r}; "
+                         "refused without importing it")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+        importlib.invalidate_caches()
     try:
         factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise BenchError(f"encoder {spec!r}: cannot load {module}:{attr} ({exc})") from None
+    except Exception as exc:  # the user's module failed on import: one line, their error
+        raise BenchError(f"encoder {spec!r}: cannot load {module}:{attr} ({type(exc).__name__}: {exc})") from None
     if not (isinstance(factory, type) and issubclass(factory, Encoder)
             or getattr(factory, "__bench_encoder_factory__", False) is True):
         raise BenchError(f"encoder {spec!r}: {module}:{attr} is neither a benchmark Encoder subclass nor a factory "

@@ -22,9 +22,10 @@ import torch
 from ..core import distributed
 from ..core.distributed import Shard
 from ..core.files import ensure_free_space
+from ..core.finite import check_finite
 from ..core.progress import chunks
 from ..data.cache import CachedFeatures, CacheKey, DamagedFile, Expected, FeatureCache
-from ..data.datasets import Split
+from ..data.split import Split
 from ..encoders.base import Encoder
 
 
@@ -90,6 +91,9 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
     if encoder.needs_fit:
         _fit_or_restore(encoder, splits["train"].images, found, any(have), batch_size, shard, log)
     fit_s = time.perf_counter() - fit_start
+    for name, value in encoder.state().items():
+        check_finite(value, f"{encoder.spec}: fitted state {name}", "its training images or weights make the fit "
+                     "overflow; nothing was cached")
     for name in missing:
         split, t0 = splits[name], time.perf_counter()
         if shard.world == 1:
@@ -132,9 +136,14 @@ def _fit_or_restore(encoder: Encoder, images: np.ndarray, found: dict[str, Cache
 
 
 def _transform(encoder: Encoder, images: np.ndarray, batch_size: int, desc: str):
+    """Feature batches, each checked finite before it goes anywhere near the cache."""
     with torch.inference_mode():
         for part in chunks(len(images), batch_size, desc, unit="img"):
-            yield encoder.transform(images[part])
+            features = encoder.transform(images[part])
+            check_finite(features, f"{encoder.spec}: features of images {part.start}..{part.stop - 1} ({desc})",
+                         "nothing was cached; its weights, its fitted state or its arithmetic (precision=) are "
+                         "at fault, not the probe")
+            yield features
 
 
 def _recorded_s(found: dict[str, CachedFeatures]) -> float:

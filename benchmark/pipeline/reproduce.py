@@ -2,8 +2,9 @@
 
 A row's ``command`` is pasted back through the same command line, in a fresh process, with
 its results (and, unless told otherwise, its cache) in a scratch folder, so the record is
-never touched. Only ``bench run`` commands are rerun, and their encoder spec goes through
-the registry's checks like any other (a doctored results file cannot run code). Options
+never touched. Only ``bench run`` commands are rerun. A results file is data: an encoder spec
+read from it that names a Python module (``module:factory``) is refused before anything is
+imported, unless the caller names that module (``--allow-module``). Options
 that name places (``--results``, ``--cache-dir``) are replaced; data and weights come from
 this machine's ``--data-dir``/``--weights-dir`` or environment.
 """
@@ -119,11 +120,26 @@ def _setting(row: dict) -> str:
     return f"k={row['k']}, T={row['t']}" if row.get("k") else f"C={float(row['C']):.3g}"
 
 
+def check_modules(args: list[str], allowed: tuple[str, ...], row: dict) -> None:
+    """Refuse a recorded ``--features`` that would import a Python module the caller did not name."""
+    from ..encoders.registry import module_of
+
+    specs = [word.split("=", 1)[1] for word in args if word.startswith("--features=")]
+    specs += [args[i + 1] for i, word in enumerate(args[:-1]) if word == "--features"]
+    for spec in specs:
+        module = module_of(spec)
+        if module is not None and module not in allowed:
+            raise BenchError(f"the row of {row.get('time')}: its encoder {spec!r} names the Python module {module!r}; "
+                             f"a results file is data, so it is not imported; if you trust that module, rerun with "
+                             f"--allow-module {module}")
+
+
 def reproduce(path: Path, position: int | None, filters: dict[str, str], tolerance: float,
-              cache_dir: str | None = None, log=print) -> Reproduction:
+              cache_dir: str | None = None, log=print, allow_modules: tuple[str, ...] = ()) -> Reproduction:
     """Rerun the chosen row's command into a scratch results file (and cache, unless ``cache_dir``)."""
     recorded = select(read_rows(path), position, filters, path)
     args = command_args(recorded)
+    check_modules(args, allow_modules, recorded)
     with tempfile.TemporaryDirectory(prefix="bench-reproduce-") as scratch:
         results = Path(scratch) / "runs.csv"
         extra = ["--results", str(results), "--cache-dir", cache_dir or str(Path(scratch) / "cache")]

@@ -69,6 +69,8 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
         log(f"--val-size {opts.val_size} is more than a fifth of the {len(splits['train'])} training images; "
             f"using {val_size}")
     protocols.check_labels(opts.protocol, splits["train"].labels, val_size, opts.seed, opts.per_class)
+    opts.probe = protocols.usable_probe(opts.probe, opts.protocol, splits["train"].labels, val_size, opts.per_class,
+                                        log)
     got = extract(encoder, dataset, splits, cache, opts.batch_size, log=log)
     if not Shard.current().lead:
         return source, splits, encoder, got

@@ -18,7 +18,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..core.devices import resolve_device
-from . import knn
+from . import knn, params
 from .logreg import LogRegSolver
 from .svm import SVMSolver
 
@@ -115,30 +115,24 @@ class LogReg(_Linear):
 
 
 class KNN(_Probe):
-    """Weighted kNN on L2-normalised features: the ``k`` most cosine-similar training rows vote exp(s / t)."""
+    """Weighted kNN on L2-normalised features: the ``k`` most cosine-similar training rows vote exp(s / t),
+    computed by the same code as ``--probe knn`` (similarities re-scored in float64, so a sample's scores do
+    not depend on which other samples share its batch)."""
 
     def __init__(self, k: int = 20, t: float = 0.07, device: str = "auto"):
         self.k, self.t, self.device = k, t, device
 
     def fit(self, X, y):
-        if not (isinstance(self.k, (int, np.integer)) and self.k >= 1):
-            raise ValueError(f"k must be a positive integer, got {self.k!r}")
-        if not self.t > 0:
-            raise ValueError(f"t must be positive, got {self.t!r}")
+        k, self.t_ = params.positive_int("k", self.k), params.positive_finite("t", self.t)
         X, self.labels_ = self._fit_inputs(X, y)
+        self.k_ = params.neighbours_available(k, len(X), "the data passed to fit")
         self.train_ = knn.normalised(X)
         return self
 
     def _scores(self, X) -> torch.Tensor:
-        """Each class's share of the vote. Neighbours' similarities are recomputed in float64, so a sample's
-        scores do not depend on which other samples share its batch."""
+        """Each class's share of the vote."""
         queries = knn.normalised(self._inputs(X))
-        found = knn.neighbours(self.train_, queries, self.k, desc=None)
-        found.similarity = torch.cat([
-            torch.einsum("qd,qkd->qk", queries[i:i + knn.RESCORE].double(),
-                         self.train_[found.index[i:i + knn.RESCORE]].double()).float()
-            for i in range(0, len(queries), knn.RESCORE)]) if len(queries) else found.similarity
-        votes = knn.vote(found, self.labels_, len(self.classes_), min(self.k, len(self.train_)), self.t)
+        votes = knn.classify(self.train_, self.labels_, queries, len(self.classes_), self.k_, self.t_)
         return votes / votes.sum(1, keepdim=True)
 
     def predict_proba(self, X) -> np.ndarray:

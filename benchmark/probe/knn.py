@@ -2,16 +2,18 @@
 
 As DINO's ``eval_knn.py`` (and DINOv2, solo-learn, VISSL, mmpretrain): features are
 L2-normalised, similarity is the cosine, each of the k nearest training rows votes for its
-label with weight exp(s / T), and the class with the largest total wins.
+label with weight exp(s / T), and the class with the largest total wins. The weights are
+computed relative to each query's best similarity, exp((s - s_max) / T), the same vote up to a
+factor per query, so any positive finite T works: no exp(s / T) overflows at T = 1e-4.
 
 Exact and bounded: similarities are computed query block by query block (at most ``BLOCK``
-queries against the training rows at a time, so no n_query x n_train matrix is ever held).
-Where bfloat16 products are native, a block's k + ``MARGIN`` best candidates are found in
-bfloat16 and re-scored in float32; a query whose k-th float32 score is not clear of the last
-candidate's bfloat16 score by the rounding bound is scored in float32 against every row, so
-bfloat16 can never drop a true neighbour. Elsewhere every block is scored in float32. Neighbours
-are ordered by similarity, ties by the lower training index, so results are deterministic.
-Class ties go to the lower class index.
+queries against a block of training rows at a time). Candidates come from rough products
+(bfloat16 where native, else float32), and every candidate is re-scored in float64; a query is
+done when its k-th float64 similarity is clear of the best rough score it left out by that
+precision's rounding bound, so rounding can never drop a true neighbour. The others climb a rung
+(float32, then float64 against every row). Neighbours are ordered by similarity, ties by the lower
+training index; class ties go to the lower class. The estimator ``KNN`` and ``--probe knn`` run
+this same code (``classify``), so a (k, T) means the same in both.
 """
 
 from __future__ import annotations
@@ -26,16 +28,18 @@ from ..core.progress import bar
 K_GRID = (10, 20, 50, 100, 200)
 T_GRID = (0.03, 0.07, 0.2)
 BLOCK = 512  # queries per block
-MARGIN = 32  # extra bfloat16 candidates per query, re-scored in float32
-RESCORE = 16  # queries per float32 re-scoring step (16 x 232 candidate rows of 12,288 floats: 180 MB)
-BF16_ERROR = 2.0 ** -7 + 1e-5  # bound on |bfloat16 - exact| cosine of unit vectors: 2 x 2^-8 x sum|q_i x_i| <= 2^-7
+MARGIN = 32  # extra candidates per query, re-scored in float64
+RESCORE = 8  # queries per float64 re-scoring step (8 x 232 candidate rows of 12,288 floats: 180 MB in float64)
 ROW_BLOCK = 4096  # rows per block when normalising
+UNIT_ROUNDING = {torch.bfloat16: 2.0 ** -8, torch.float32: 2.0 ** -24}
 
 
 def normalise_(X: torch.Tensor) -> torch.Tensor:
-    """Scale float32 rows to unit length in place, block by block (zero rows stay zero)."""
+    """Scale float32 rows to unit length in place, block by block (zero rows stay zero). Rows are first
+    divided by their largest magnitude, so a norm cannot overflow (features of 1e20) or underflow."""
     for i in range(0, len(X), ROW_BLOCK):
         block = X[i:i + ROW_BLOCK]
+        block /= block.abs().amax(1, keepdim=True).clamp_min(torch.finfo(block.dtype).tiny)
         block /= torch.linalg.vector_norm(block, dim=1, keepdim=True).clamp_min(1e-12)
     return X
 
@@ -45,58 +49,89 @@ def normalised(X: torch.Tensor) -> torch.Tensor:
     return normalise_(X.to(torch.float32, copy=True))
 
 
+def rounding_bound(dtype: torch.dtype, d: int) -> float:
+    """Bound on |rough - exact| cosine of unit vectors whose product ran in ``dtype`` (float32 accumulation):
+    inputs rounded to ``dtype`` (2u of sum |q_i x_i| <= 1) plus d float32 additions."""
+    inputs = 2 * UNIT_ROUNDING[dtype] + UNIT_ROUNDING[dtype] ** 2 if dtype != torch.float32 else 0.0
+    return inputs + 1.01 * d * UNIT_ROUNDING[torch.float32]
+
+
 @dataclass
 class Neighbours:
     """The ``k`` most similar training rows of every query, most similar first."""
 
-    similarity: torch.Tensor  # (n_query, k) float32
+    similarity: torch.Tensor  # (n_query, k) float64
     index: torch.Tensor  # (n_query, k) int64 rows of the training matrix
 
 
 def neighbours(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool | None = None,
                desc: str | None = "kNN") -> Neighbours:
-    """Exact top-``k`` cosine neighbours of unit-norm ``queries`` among unit-norm ``train`` rows."""
-    k = min(k, len(train))
-    fast = (bfloat16_is_fast(train.device) and len(train) > k + MARGIN) if fast is None else fast
-    low = train.to(torch.bfloat16) if fast else None
+    """Exact top-``k`` cosine neighbours of unit-norm ``queries`` among unit-norm ``train`` rows (k <= rows)."""
+    if not 1 <= k <= len(train):
+        raise ValueError(f"k={k} neighbours asked for among {len(train)} training rows")
+    fast = bfloat16_is_fast(train.device) if fast is None else fast
+    rough = torch.bfloat16 if fast and len(train) > k + MARGIN else torch.float32
+    low = train.to(rough) if rough != train.dtype else train
     sims, idx = [], []
     for i in bar(range(0, len(queries), BLOCK), desc=desc, unit="block", disable=desc is None):
         q = queries[i:i + BLOCK]
-        s, j = _fast_block(train, low, q, k) if fast else _ordered_topk(q @ train.T, k)
+        s, j, sure = _candidates(train, low, q, k)
+        for rung in (train, None):  # the queries rounding left unsure, one rung up: float32, then float64
+            unsure = ~sure
+            if not unsure.any():
+                break
+            s[unsure], j[unsure], sure[unsure] = _candidates(train, rung, q[unsure], k)
         sims.append(s)
         idx.append(j)
+    if not sims:
+        empty = torch.empty(0, k, device=train.device)
+        return Neighbours(empty.double(), empty.long())
     return Neighbours(torch.cat(sims), torch.cat(idx))
 
 
-def _fast_block(train, low, q, k):
-    """Candidates by bfloat16 products, re-scored in float32; queries whose result bfloat16 rounding could
-    have changed (a row outside the candidates within ``BF16_ERROR`` of the k-th) are scored in float32."""
-    rough = torch.topk((q.to(torch.bfloat16) @ low.T).float(), k + MARGIN, dim=1)
-    wide = rough.indices.shape[1]
-    rows = torch.empty(RESCORE * wide, train.shape[1], dtype=train.dtype, device=train.device)  # reused: no page faults
-    scores = torch.empty(len(q), wide, dtype=train.dtype, device=train.device)
+def _candidates(train, low, q, k):
+    """(similarity, index, sure): the top k of re-scored candidates, and whether they are certainly the top k.
+
+    ``low`` is the rough copy of ``train`` (bfloat16 or float32); None scores every row in float64.
+    """
+    if low is None:
+        scores = torch.cat([q.double() @ train[r:r + ROW_BLOCK].double().T for r in range(0, len(train), ROW_BLOCK)], 1)
+        s, j = _ordered_topk(scores, k)
+        return s, j, torch.ones(len(q), dtype=torch.bool, device=q.device)
+    wide = min(k + MARGIN, len(train))
+    rough = torch.topk((q.to(low.dtype) @ low.T).float(), wide, dim=1)
+    candidates = torch.sort(rough.indices, dim=1).values  # by training index, so ties go to the lower index
+    s, j = _ordered_topk(rescore(train, q, candidates), k)
+    j = candidates.gather(1, j)
+    if wide == len(train):  # every row was re-scored
+        return s, j, torch.ones(len(q), dtype=torch.bool, device=q.device)
+    return s, j, s[:, -1] > rough.values[:, -1].double() + rounding_bound(low.dtype, train.shape[1])
+
+
+def rescore(train: torch.Tensor, q: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Float64 similarities of every query with its listed training rows: (n_query, width).
+
+    Query by query (``RESCORE`` at a time), so a query's values never depend on the other queries."""
+    wide = index.shape[1]
+    out = torch.empty(len(q), wide, dtype=torch.float64, device=q.device)
+    rows = torch.empty(RESCORE * wide, train.shape[1], dtype=train.dtype, device=train.device)  # reused
     for i in range(0, len(q), RESCORE):
-        picked = rough.indices[i:i + RESCORE].reshape(-1)
+        picked = index[i:i + RESCORE].reshape(-1)
         torch.index_select(train, 0, picked, out=rows[:len(picked)])
         n = len(picked) // wide
-        scores[i:i + n] = torch.bmm(rows[:len(picked)].view(n, wide, -1), q[i:i + n, :, None]).squeeze(2)
-    s, j = _ordered_topk(scores, k)
-    s, j = _tie_order_rows(s, rough.indices.gather(1, j))
-    unsure = s[:, -1] <= rough.values[:, -1] + BF16_ERROR
-    if unsure.any():
-        s[unsure], j[unsure] = _ordered_topk(q[unsure] @ train.T, k)
-    return s, j
+        out[i:i + n] = torch.bmm(rows[:len(picked)].view(n, wide, -1).double(),
+                                 q[i:i + n, :, None].double()).squeeze(2)
+    return out
 
 
 def _ordered_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k per row, by score then by lower column: a stable descending sort keeps column order in ties."""
     top = torch.topk(scores, min(k + 1, scores.shape[1]), dim=1)
-    threshold = top.values[:, -1:]  # everything above the (k+1)-th score is certainly in the top k
     if top.values.shape[1] == k:  # fewer columns than k + 1: all of them
         order = torch.sort(scores, dim=1, descending=True, stable=True)
         return order.values[:, :k], order.indices[:, :k]
     # ties at the boundary: a stable sort of the whole row decides them by column (rare; exact)
-    tied = (top.values[:, k - 1:k] == threshold).squeeze(1)
+    tied = top.values[:, k - 1] == top.values[:, k]
     values, indices = top.values[:, :k].clone(), top.indices[:, :k].clone()
     if tied.any():
         order = torch.sort(scores[tied], dim=1, descending=True, stable=True)
@@ -113,14 +148,23 @@ def _tie_order_rows(values: torch.Tensor, indices: torch.Tensor) -> tuple[torch.
 
 
 def vote(found: Neighbours, labels: torch.Tensor, n_classes: int, k: int, t: float) -> torch.Tensor:
-    """Class scores (n_query, n_classes): each of the first ``k`` neighbours adds exp(s / t) to its label."""
-    weights = torch.exp(found.similarity[:, :k].double() / t)
+    """Class scores (n_query, n_classes): each of the first ``k`` neighbours adds exp((s - s_max) / t) to its
+    label, s_max the query's best similarity (the vote of exp(s / t), scaled per query so it cannot overflow)."""
+    s = found.similarity[:, :k].double()
+    weights = torch.exp((s - s[:, :1]) / t)
     scores = torch.zeros(len(weights), n_classes, dtype=torch.float64, device=weights.device)
     return scores.scatter_add_(1, labels[found.index[:, :k]], weights)
 
 
 def predict(scores: torch.Tensor) -> torch.Tensor:
     return scores.argmax(1)  # the first maximum: ties go to the lower class
+
+
+def classify(train: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, n_classes: int, k: int, t: float,
+             desc: str | None = None) -> torch.Tensor:
+    """The class votes of unit-norm ``queries`` among unit-norm ``train`` rows: what both the estimator and
+    the protocols score with."""
+    return vote(neighbours(train, queries, k, desc=desc), labels, n_classes, k, t)
 
 
 @dataclass

@@ -26,6 +26,7 @@ import time
 
 import torch
 
+from . import params
 from .svm import LADDER, STALL_ITERS, Operand, Spectrum, _Rung, default_precision
 
 
@@ -50,13 +51,10 @@ class LogRegSolver:
 
     def __init__(self, C: float = 1.0, tol: float = 1e-3, max_iter: int = 200, max_cg: int = 250,
                  precision: str = "auto", time_limit: float | None = None):
-        if C <= 0:
-            raise ValueError(f"C must be positive, got {C}")
-        if tol <= 0:
-            raise ValueError(f"tol (relative duality gap) must be positive, got {tol}")
         if precision not in ("auto", "float32", "mixed"):
             raise ValueError(f"precision must be auto, float32 or mixed, got {precision!r}")
-        self.C, self.tol, self.max_iter, self.max_cg = C, tol, max_iter, max_cg
+        self.C, self.tol = params.positive_finite("C", C), params.positive_finite("tol (relative duality gap)", tol)
+        self.max_iter, self.max_cg = params.positive_int("max_iter", max_iter), max_cg
         self.precision, self.time_limit = precision, time_limit
         self.coef_ = self.intercept_ = None
         self.gap_ = float("nan")

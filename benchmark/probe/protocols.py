@@ -22,7 +22,7 @@ standard deviations.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -31,7 +31,8 @@ from scipy import stats
 from ..core.errors import BenchError
 from ..core.progress import bar
 from ..data.cache import CachedFeatures
-from . import knn
+from . import knn, params
+from .knn import K_GRID
 from .scaling import RawSpace, Standardizer
 from .search import search_C, walk_grid
 from .solver import ProbeConfig, accuracy, prepare
@@ -129,8 +130,7 @@ def _knn_full(X, y, n_fit: int, n_classes: int, test, config: ProbeConfig, colum
     test_acc = correct = None
     if test is not None:
         X_test = knn.normalise_(standardizer.apply_(to_tensor(test.read(columns=columns), X.device)))
-        found = knn.neighbours(X, X_test, choice.k, desc="kNN: test")
-        predicted = knn.predict(knn.vote(found, y, n_classes, choice.k, choice.t)).cpu()
+        predicted = knn.predict(knn.classify(X, y, X_test, n_classes, choice.k, choice.t, desc="kNN: test")).cpu()
         correct = (predicted == torch.from_numpy(test.labels())).numpy()
         test_acc = float(correct.mean()) * 100.0
     return ProbeResult(float("nan"), choice.accuracy, test_acc, [(k, a) for k, _, a in choice.tried],
@@ -167,6 +167,35 @@ def check_labels(name: str, labels: np.ndarray, val_size: int, seed: int, per_cl
         raise BenchError(f"protocol {name}: class {int(counts.argmin())} has {int(counts.min())} training images "
                          f"outside the {val_size} validation images, fewer than {need} per class; lower --per-class "
                          "(or --val-size), or drop --limit")
+
+
+def neighbour_rows(name: str, n_train: int, val_size: int, per_class: int, n_classes: int) -> int:
+    """How many training rows kNN's validation search has as neighbours under protocol ``name``."""
+    if name == "full":
+        return n_train - val_size
+    return few_shot_setting(name, per_class, 2).per_class * n_classes
+
+
+def usable_probe(probe: ProbeConfig, name: str, labels: np.ndarray, val_size: int, per_class: int,
+                 log=print) -> ProbeConfig:
+    """The probe as the protocol can run it, before extraction: a kNN k the training rows cannot supply is
+    refused when the user fixed it; the default k grid loses such values, said in one line."""
+    if probe.kind != "knn":
+        return probe
+    rows = neighbour_rows(name, len(labels), val_size, per_class, len(np.unique(labels)))
+    where = f"the {name} protocol's search"
+    if probe.k_grid != K_GRID:
+        for k in probe.k_grid:
+            try:
+                params.neighbours_available(k, rows, where)
+            except ValueError as exc:
+                raise BenchError(f"--probe knn: {exc}") from None
+        return probe
+    usable = tuple(k for k in probe.k_grid if k <= rows) or (rows,)
+    if usable != probe.k_grid:
+        log(f"kNN: {where} has {rows} training rows; searching k in {', '.join(map(str, usable))} "
+            f"(of {', '.join(map(str, probe.k_grid))})")
+    return replace(probe, k_grid=usable)
 
 
 def few_shot_setting(name: str, per_class: int, draws: int) -> FewShot:
@@ -301,8 +330,7 @@ def _knn_few(X_drawn, drawn, X_val, y_val, draws, labels, setting: FewShot, n_cl
         for d in bar(range(setting.test_draws), desc=f"test draws at k={choice.k}, T={choice.t:g}", unit="draw"):
             X, y, standardizer = pool(d)
             queries = knn.normalise_(standardizer.apply_(X_test.clone()))
-            found_d = knn.neighbours(X, queries, choice.k, desc=None)
-            predicted = knn.predict(knn.vote(found_d, y, n_classes, choice.k, choice.t)).cpu()
+            predicted = knn.predict(knn.classify(X, y, queries, n_classes, choice.k, choice.t)).cpu()
             test_accs.append(float((predicted == y_test).double().mean()) * 100.0)
     return DrawResults(float("nan"), choice.accuracy, test_accs, [(k, a) for k, _, a in choice.tried],
                        time.perf_counter() - start, 0.0, 0.0, float("nan"), choice.k, choice.t)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..core.errors import BenchError
+from . import params
 from .knn import K_GRID, T_GRID
 from .logreg import LogRegSolver, certify as logreg_certify
 from .svm import Operand, Spectrum, SVMSolver, certify, default_precision
@@ -101,10 +102,11 @@ def parse_probe(spec: str) -> dict:
                              f"{', '.join(f'{k}=' for k in allowed)}")
         try:
             number = allowed[key](value)
-        except ValueError:
-            raise BenchError(f"probe {name}: {key}={value!r} is not {'an integer' if allowed[key] is int else 'a number'}") from None
-        if not number > 0 or number != number or number == float("inf"):
-            raise BenchError(f"probe {name}: {key}={value} must be a positive finite number")
+            number = (params.positive_int if allowed[key] is int else params.positive_finite)(key, number)
+        except ValueError as exc:
+            problem = str(exc) if "must be" in str(exc) else \
+                f"{key} must be {'a positive integer' if allowed[key] is int else 'a positive finite number'}, got {value!r}"
+            raise BenchError(f"probe {name}: {problem}") from None
         fields[{"c": "grid", "k": "k_grid", "t": "t_grid"}[key]] = (number,)
     return fields
 

@@ -59,6 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.devices import bfloat16_is_fast
+from . import params
 
 SHRINK_BELOW = 0.7  # gather the active rows for CG when fewer than this share of rows are active
 BLOCK = 256  # rows per block of float64 products (measured 3-5x faster than 2048 rows here)
@@ -208,13 +209,10 @@ class SVMSolver:
 
     def __init__(self, C: float = 1.0, tol: float = 1e-3, max_iter: int = 200, max_cg: int = 500,
                  precision: str = "auto", time_limit: float | None = None):
-        if C <= 0:
-            raise ValueError(f"C must be positive, got {C}")
         if precision not in ("auto", "float32", "mixed"):
             raise ValueError(f"precision must be auto, float32 or mixed, got {precision!r}")
-        if tol <= 0:
-            raise ValueError(f"tol (relative duality gap) must be positive, got {tol}")
-        self.C, self.tol, self.max_iter, self.max_cg = C, tol, max_iter, max_cg
+        self.C, self.tol = params.positive_finite("C", C), params.positive_finite("tol (relative duality gap)", tol)
+        self.max_iter, self.max_cg = params.positive_int("max_iter", max_iter), max_cg
         self.precision, self.time_limit = precision, time_limit
         self.coef_: torch.Tensor | None = None  # (k, d)
         self.intercept_: torch.Tensor | None = None  # (k,)

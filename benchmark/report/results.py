@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import BenchError
+from ..core.errors import BenchError, reason
 from ..core.files import append_csv, atomic_write, check_csv
 
 COLUMNS = (
@@ -36,6 +36,10 @@ def append(row: dict, path: str | os.PathLike = DEFAULT_PATH, warn=print) -> Non
     unknown = set(row) - set(COLUMNS)
     if unknown:
         raise ValueError(f"unknown result columns: {sorted(unknown)}")
+    bad = [k for k, v in row.items() if isinstance(v, (float, np.floating)) and not np.isfinite(v)]
+    if bad:  # a backstop: every boundary before this one checks its numbers
+        raise BenchError(f"the {row.get('encoder')} row holds non-finite {', '.join(bad)}; it was not written to "
+                         f"{path}")
     append_csv(path, [{k: _fmt(v) for k, v in row.items()}], COLUMNS, warn=warn)
 
 
@@ -62,10 +66,22 @@ def save_predictions(results_path: str | os.PathLike, row: dict, arrays: dict[st
 
 def load_predictions(results_path: str | os.PathLike, name: str) -> dict[str, np.ndarray]:
     """The arrays ``save_predictions`` stored under ``name``, unpacked."""
+    if not re.fullmatch(rf"{PREDICTIONS}/[A-Za-z0-9.=_-]+\.npz", str(name)) or ".." in str(name):
+        raise BenchError(f"{results_path}: a row names predictions {name!r}, not a file of its {PREDICTIONS}/ folder; "
+                         "the row is damaged: rerun its command")
     path = Path(results_path).parent / name
     try:
+        arrays = {}
         with np.load(path, allow_pickle=False) as z:
-            return {k: np.unpackbits(z[k])[: int(z[f"{k}_n"])].astype(bool) for k in z.files if not k.endswith("_n")}
-    except (OSError, KeyError, ValueError) as exc:
-        raise BenchError(f"{path}: unreadable predictions ({type(exc).__name__}: {exc}); rerun the row's command "
-                         "to write them again") from None
+            for key in (k for k in z.files if not k.endswith("_n")):
+                n, bits = int(z[f"{key}_n"]), np.unpackbits(z[key])
+                if len(bits) < n:
+                    raise ValueError(f"{key} holds {len(bits)} images, fewer than the {n} recorded")
+                arrays[key] = bits[:n].astype(bool)
+        if not arrays:
+            raise ValueError("no arrays in it")
+    except Exception as exc:  # truncated, bit-flipped (zip CRC), empty, foreign: all damage to this file
+        raise BenchError(f"{path}: damaged predictions file ({reason(exc)}); rerun the row's command to write them "
+                         "again") from None
+    return arrays
+
