@@ -126,6 +126,28 @@ class Quadrants:
         return QuadrantColour()
 
 
+@_declare()
+class NonFinite:
+    """Factory for an encoder whose features go NaN from the 7th image on (a diverged network, say)."""
+
+    def __new__(cls):
+        from benchmark.encoders.base import Encoder
+
+        class Diverged(Encoder):
+            name = "non-finite"
+
+            @property
+            def dim(self):
+                return 4
+
+            def transform(self, images):
+                out = images.reshape(len(images), -1)[:, :4].astype(np.float32)
+                out[6:] = np.nan
+                return out
+
+        return Diverged()
+
+
 class DiskFiller:
     """An encoder that fills the cache's disk (its folder in BENCH_FILL) before its first batch, so the
     feature file's writes fail for real with ENOSPC."""

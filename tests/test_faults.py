@@ -255,3 +255,226 @@ def test_rows_with_impossible_accuracies_are_named_and_skipped(tmp_path):
     assert all("not percentages within 0..100" in w for w in warnings)
     for fmt in ("csv", "html"):
         assert "e1" not in leaderboard.render(out, fmt, warn=lambda _: None)
+
+
+# ------------------------------------------------------------------ every write site, failed in turn
+
+def capped(limit: int):
+    """A child process whose files cannot grow past ``limit`` bytes: the write that would, fails with EFBIG
+    (SIGXFSZ is ignored, as Python itself sets it), wherever in the program and in whichever library it is."""
+    import resource
+    import signal
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def leftovers(*folders) -> list[Path]:
+    """Temporary files a writer failed to remove."""
+    return [p for folder in folders for p in Path(folder).rglob(".*.tmp-*")]
+
+
+def capped_bench(args, limit, env, cwd=HERE):
+    """`bench ARGS` with files capped at ``limit`` bytes: (exit code, stderr lines, the one error line or "")."""
+    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, preexec_fn=capped(limit))
+    lines = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 2), (args[0], limit, proc.stderr)
+    if proc.returncode == 0:
+        return ""
+    assert lines[-1].startswith("error:") and [l for l in lines if l.startswith("error:")] == lines[-1:], lines
+    assert "File too large" in lines[-1], lines
+    return lines[-1]
+
+
+def test_every_write_site_fails_in_one_line_and_leaves_nothing(cifar_folder, tmp_path):
+    """Every file the project writes, failed in turn by capping file size in a child process (the write that
+    would pass the cap fails with EFBIG, in Python or inside HDF5, torch or PIL): each outcome is success or
+    one line naming that file (exit 2), never a traceback or a crash, and nothing half-written remains.
+    Files fail in the order they are written and by size, so each site is reached from the state before it."""
+    import shutil
+
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path / "mpl"))
+    named = set()
+
+    def run_in(folder, limit):
+        runs, cache = folder / "results" / "runs.csv", folder / "cache"
+        return capped_bench(["run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir", cache,
+                             "--results", runs, "--val-size", "20"], limit, env)
+
+    # a cold run: decoded images (HDF5) first, then the training features (HDF5)
+    for limit in (0, 600_000):
+        folder = tmp_path / f"cold-{limit}"
+        named.add(run_in(folder, limit))
+        assert not leftovers(folder)
+        for h5 in (folder / "cache").rglob("*.h5"):  # whatever stayed in the cache is complete
+            with h5py.File(h5, "r") as f:
+                assert "images" in f or f.attrs["complete"]
+        assert not (folder / "results").exists()
+    # a warm cache: the predictions file, then the result row appended to a file already near the cap
+    warm = tmp_path / "warm"
+    assert run_in(warm, 10 ** 9) == ""
+    size = (warm / "results" / "runs.csv").stat().st_size
+    for limit in (50, size + 100):
+        folder = tmp_path / f"warm-{limit}"
+        shutil.copytree(warm, folder)
+        before = (folder / "results" / "runs.csv").read_bytes()
+        named.add(run_in(folder, limit))
+        assert not leftovers(folder) and (folder / "results" / "runs.csv").read_bytes() == before
+    # a training run (its images decoded by an uncapped one first): sample grids, then checkpoint and config
+    def train(out, limit):
+        return capped_bench(["train", "dcgan", "--data", f"folder:{cifar_folder / 'cifar10' / 'train'}", "--arch",
+                             "small", "--epochs", "1", "--batch-size", "40", "--device", "cpu", "--out", out], limit, env)
+
+    assert train(tmp_path / "train-full", 10 ** 9) == ""
+    grids = max(p.stat().st_size for p in (tmp_path / "train-full").rglob("*.png"))
+    for limit in (100, grids + 1):  # 100: torch's own temporary-folder probe (4 bytes) still works
+        out = tmp_path / f"train-{limit}"
+        named.add(train(out, limit))
+        assert not leftovers(tmp_path) and not (out / "checkpoint.pt").exists()
+    # the leaderboard's document
+    named.add(capped_bench(["leaderboard", "--results", warm / "results" / "runs.csv", "--format", "csv", "--out",
+                            tmp_path / "board.csv"], 0, env))
+    sites = {site for site in ("decoded/", "features/", "predictions/", "runs.csv", "config.json", "samples",
+                               "checkpoint.pt", "board.csv") if any(site in line for line in named)}
+    assert sites >= {"decoded/", "features/", "predictions/", "runs.csv", "checkpoint.pt", "board.csv"}, named
+    assert not leftovers(tmp_path)
+
+
+# ------------------------------------------------------------------ numbers: nothing non-finite reaches a row
+
+def checkpoint_with(tmp_path, change) -> Path:
+    net = registry.build("torchvision:resnet18:size=32").net
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    change(state)
+    torch.save(state, tmp_path / "w.pt")
+    return tmp_path / "w.pt"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["layer1.0.conv1.weight"].view(-1)[:3].fill_(float("nan")), "layer1.0.conv1.weight: 3 of"),
+    (lambda s: s["bn1.running_var"].fill_(float("inf")), "bn1.running_var: 64 of 64 values are NaN or infinite"),
+    (lambda s: s.__setitem__("conv1.weight", s["conv1.weight"] > 0), "conv1.weight is bool where the model holds "
+                                                                     "floating-point"),
+    (lambda s: s.__setitem__("layer4.1.bn2.bias", s["layer4.1.bn2.bias"].int()), "layer4.1.bn2.bias is int32"),
+])
+def test_weights_that_break_the_rules_are_one_line(change, message, tmp_path):
+    path = checkpoint_with(tmp_path, change)
+    with pytest.raises(BenchError, match=message.replace("(", r"\(")):
+        registry.build(f"torchvision:resnet18:size=32,weights={path}")
+
+
+@pytest.mark.parametrize("target", ["folder", "/dev/zero", "text", "empty"])
+def test_a_checkpoint_that_is_not_a_file_of_tensors_is_named(target, tmp_path):
+    path = {"folder": tmp_path, "/dev/zero": Path("/dev/zero"), "text": tmp_path / "notes.pt",
+            "empty": tmp_path / "empty.pt"}[target]
+    if target == "text":
+        path.write_text("epoch 3, loss 0.12\n")
+    if target == "empty":
+        path.write_bytes(b"")
+    expected = {"folder": "is a folder", "/dev/zero": "not a regular file", "text": "starts with b'epoch 3,'",
+                "empty": "it is empty"}[target]
+    for spec in [f"torchvision:resnet18:weights={path}"] + ([f"dcgan:{path}"] if target != "folder" else []):
+        with pytest.raises(BenchError, match=expected) as raised:
+            registry.build(spec)
+        assert "\n" not in str(raised.value) and str(path) in str(raised.value)
+
+
+def test_non_finite_features_are_refused_before_the_cache(cifar_folder, tmp_path):
+    code, lines = bench("run", "cifar10", "--features", "conftest:NonFinite", "--data-dir", cifar_folder,
+                        "--cache-dir", tmp_path / "cache", "--results", tmp_path / "runs.csv")
+    assert code == 2 and len([l for l in lines if l.startswith("error:")]) == 1, lines
+    assert "features of images 0..119" in lines[-1] and "NaN or infinite" in lines[-1], lines
+    assert not list((tmp_path / "cache" / "features").glob("*")) and not (tmp_path / "runs.csv").exists()
+
+
+def test_knn_settings_mean_the_same_everywhere(cifar_folder, tmp_path):
+    """A temperature of 1e-4 votes as the nearest neighbour does (no overflow); a k the training rows cannot
+    supply is one line before extraction on the command line and an error in Python, never a clamp."""
+    from benchmark.probe import KNN
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 16)), rng.integers(0, 3, 300)
+    cold, nearest = KNN(k=20, t=1e-4).fit(X, y), KNN(k=1).fit(X, y)
+    assert np.isfinite(cold.predict_proba(X)).all() and (cold.predict(X) == nearest.predict(X)).all()
+    for bad in (KNN(k=1000), KNN(t=float("inf")), KNN(t=0), KNN(k=0)):
+        with pytest.raises(ValueError, match="k=1000 neighbours asked for|must be a positive"):
+            bad.fit(X, y)
+    code, lines = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
+                        tmp_path / "cache", "--results", tmp_path / "runs.csv", "--probe", "knn:k=100000")
+    errors = [line for line in lines if line.startswith("error:")]
+    assert code == 2 and errors == lines[-1:] and "k=100000 neighbours asked for" in errors[0], lines
+    assert not (tmp_path / "cache" / "features").exists() and not (tmp_path / "runs.csv").exists()
+    code, lines = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
+                        tmp_path / "cache", "--results", tmp_path / "runs.csv", "--probe", "knn:t=1e-4", "--val-size",
+                        "20")
+    assert code == 0 and any("searching k in 10, 20, 50" in line for line in lines), lines
+    row = list(csv.DictReader(open(tmp_path / "runs.csv")))[0]
+    assert float(row["test_acc"]) > 20 and row["t"] == "0.0001"
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: X * 1e40,  # float64 beyond float32's range
+    lambda X: np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X),
+])
+def test_probe_input_and_parameters_outside_float32_are_refused(make):
+    from benchmark.probe import KNN, L2SVM, LogReg
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 8)), np.arange(60) % 3
+    for probe in (L2SVM(), LogReg(), KNN(k=5)):
+        with pytest.raises(ValueError):
+            probe.fit(make(X), y)
+    for probe in (L2SVM(C=float("nan")), L2SVM(C=float("inf")), LogReg(C=0.0), L2SVM(device="gpu")):
+        with pytest.raises(ValueError, match="C must be a positive finite number|device='gpu'"):
+            probe.fit(X, y)
+    assert KNN(k=5).fit(X * 1e20, y).score(X * 1e20, y) == KNN(k=5).fit(X, y).score(X, y)  # norms never overflow
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "elsewhere"])
+def test_damaged_predictions_are_one_line_in_compare_data(damage, tmp_path):
+    from benchmark.report import results
+
+    out = tmp_path / "results" / "runs.csv"
+    rng = np.random.default_rng(0)
+    for i, dataset in enumerate(("cifar10-lossless", "cifar10-test1k")):
+        row = {"time": f"2026-12-04T10:00:0{i}", "dataset": dataset, "data_variant": dataset, "protocol": "full",
+               "encoder": "pixels", "probe": "svm", "val_acc": 50.0, "test_acc": 50.0, "C": 1e-4, "gap": 1e-4,
+               "search_gap": 1e-4, "seed": 0, "val_size": 10_000, "n_train": 50_000, "n_test": 1000, "dims": 3072,
+               "draws": 1, "layer": ""}
+        row["predictions"] = results.save_predictions(out, row, {"test_correct": rng.random(1000) < 0.5,
+                                                                 "val_correct": rng.random(10_000) < 0.5})
+        results.append(row, out)
+    victim = out.parent / row["predictions"]
+    data = bytearray(victim.read_bytes())
+    if damage == "truncate":
+        victim.write_bytes(bytes(data[: len(data) // 2]))
+    elif damage == "flip":
+        data[len(data) // 3] ^= 0xFF
+        victim.write_bytes(bytes(data))
+    elif damage == "empty":
+        victim.write_bytes(b"")
+    else:
+        rows = list(csv.DictReader(open(out)))
+        rows[-1]["predictions"] = "../../../etc/passwd"
+        with open(out, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    code, lines = bench("compare-data", "--features", "pixels", "--results", out)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error:"), lines
+    assert ("damaged predictions file" in lines[0] and victim.name in lines[0]) or "not a file of its" in lines[0]
+
+
+def test_pretrained_list_fails_on_a_bad_hash(tmp_path):
+    from benchmark.encoders import pretrained
+
+    entry = pretrained.entry("dcgan-tinyimagenet-small")
+    folder = tmp_path / entry.folder
+    folder.mkdir()
+    (folder / entry.files()[0].name).write_bytes(b"not the weights")
+    code, lines = bench("pretrained", "list", "--weights-dir", tmp_path)
+    assert code == 2 and "fails its hash" in lines[-1] and entry.files()[0].name in lines[-1], lines

@@ -12,13 +12,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
-    """A venv that reuses this environment's packages (torch included) and holds the wheel of this checkout."""
+    """A venv that reuses this environment's packages (torch included) and holds the wheel of this checkout.
+
+    This environment's site-packages join the new venv through a .pth file, whether the tests run in the
+    system interpreter or in a venv of their own (where `--system-site-packages` would reach only the base
+    interpreter's, without the project's dependencies). A .pth file's folders are not scanned for .pth files
+    themselves, so this checkout's editable install does not follow: the venv imports the wheel's copy."""
+    import site
+
     work = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
                     "--quiet", "-w", str(work / "dist")], check=True)
     wheel = next((work / "dist").glob("bench-*.whl"))
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(work / "venv")], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True)
     python = work / "venv" / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    outer = [*site.getsitepackages(), site.getusersitepackages()]
+    (Path(purelib) / "outer-environment.pth").write_text("\n".join(p for p in outer if Path(p).is_dir()) + "\n")
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
                    check=True)
     return work / "venv"

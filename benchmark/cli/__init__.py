@@ -40,6 +40,10 @@ def main():
         click.echo(f"error: input ended early (EOFError: {cause}); a prompt needs an answer (or --yes), "
                    "and a damaged file needs replacing", err=True)
         sys.exit(2)
+    except OSError as exc:  # the environment, met outside the writers that name their file (a library's temporary)
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"error: {where}{exc.strerror or exc} (a full disk, or a folder that cannot be written?)", err=True)
+        sys.exit(2)
     except click.UsageError as exc:  # a bad option or argument: one line, like every other error
         where = f"; see `{exc.ctx.command_path} --help`" if exc.ctx else ""
         click.echo(f"error: {exc.format_message().rstrip('.')}{where}", err=True)

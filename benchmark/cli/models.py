@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..core.errors import BenchError
 from . import options
 from .options import cli, export_weights_dir, log
 
@@ -33,15 +34,25 @@ def pretrained_list(weights_dir):
     from ..encoders import pretrained
 
     export_weights_dir(weights_dir)
+    damaged = []
     for entry in pretrained.manifest().values():
         states = pretrained.status(entry)
         counts = {s: sum(1 for _, x in states if x == s) for s in ("verified", "missing", "BAD HASH")}
         click.echo(f"{entry.name}: {entry.meta['title']}")
         click.echo(f"  {pretrained.provenance(entry)}")
         click.echo("  files: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+        if counts["missing"]:
+            click.echo("  looked in: " + ", ".join(str(d) for d in pretrained.search_dirs(entry)))
         for f, state in states:
             if state != "verified":
                 click.echo(f"    {state:<8} {f.name} ({f.role})")
+            if state == "BAD HASH":
+                damaged.append((entry, pretrained.locate(entry, f)))
+    if damaged:
+        entry, path = damaged[0]
+        raise BenchError(f"{len(damaged)} weight {'file fails its' if len(damaged) == 1 else 'files fail their'} "
+                         f"hash (first: {path}); delete {'it' if len(damaged) == 1 else 'them'} and run "
+                         f"`bench pretrained fetch {entry.name}`")
 
 
 @pretrained_group.command("export")

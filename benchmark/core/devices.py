@@ -10,12 +10,23 @@ import torch.distributed as dist
 from .errors import BenchError
 
 
-def resolve_device(name: str) -> str:
-    """auto -> cuda when PyTorch sees a GPU, else cpu; asking for cuda without one is an error."""
+def resolve_device(name: str, option: str = "--device ") -> str:
+    """auto -> cuda when PyTorch sees a GPU, else cpu; cpu, cuda and cuda:N as given when they exist.
+    Anything else, or a GPU that is not there, is one line (``option`` names the setting: ``--device `` on the
+    command line, ``device=`` in Python)."""
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise BenchError("--device cuda: no CUDA device is visible to PyTorch; use --device cpu or auto")
+    kind, _, number = str(name).partition(":")
+    if name == "cpu":
+        return name
+    if kind != "cuda" or (number and not number.isdigit()):
+        raise BenchError(f"{option}{name!r}: choose auto, cpu, cuda or cuda:N")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise BenchError(f"{option}{name!r}: no CUDA device is visible to PyTorch; use cpu or auto")
+    if number and int(number) >= count:
+        raise BenchError(f"{option}{name!r}: PyTorch sees {count} CUDA device{'s' if count > 1 else ''} "
+                         f"(cuda:0..cuda:{count - 1})")
     return name
 
 

@@ -197,6 +197,13 @@ def check_folder(folder: Path, what: str) -> None:
         raise BenchError(f"{folder}: {existing} is not writable; give another {what}")
 
 
+def _truncate_quietly(path: Path, size: int) -> None:
+    try:
+        os.truncate(path, size)
+    except OSError:
+        pass
+
+
 def _remove_quietly(path: Path) -> None:
     """Cleanup that never hides the error being reported: its own failure is ignored."""
     try:
@@ -226,12 +233,14 @@ def append_csv(path: str | os.PathLike, rows: list[dict], columns: tuple[str, ..
         if header is None:
             writer.writeheader()
         writer.writerows(rows)
+        size = path.stat().st_size if path.exists() else 0
         try:
             with open(path, "a", newline="", encoding="utf-8") as f:
                 f.write(buffer.getvalue())  # one write of whole lines
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as exc:
+            _truncate_quietly(path, size)  # a write cut short by a full disk leaves no partial row
             raise write_error(path, exc) from None
 
 

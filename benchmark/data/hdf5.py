@@ -12,6 +12,7 @@ read verifies.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -28,8 +29,44 @@ def checked(path: Path, action):
     try:
         return action()
     except (OSError, RuntimeError, ValueError) as exc:  # ValueError: h5py on a file HDF5 could no longer write
-        error = write_error(path, exc if isinstance(exc, OSError) else OSError(0, str(exc)))
-        raise NativeWriteFailed(str(error)) from None
+        raise _failed(path, exc) from None
+
+
+def _failed(path: Path, exc: BaseException) -> NativeWriteFailed:
+    error = write_error(path, exc if isinstance(exc, OSError) else OSError(0, str(exc)))
+    return NativeWriteFailed(str(error))
+
+
+class _FreedObjects:
+    """A write can fail while h5py frees an object (a dataset flushing its chunks as it closes): h5py reports
+    that through ``sys.excepthook`` and ``sys.unraisablehook`` as printed tracebacks, not as an exception.
+    While a file is written those reports are collected instead, and one of them fails the write. After a
+    failure the process is ending, so the hooks stay: objects freed later would only report it again."""
+
+    def __enter__(self):
+        self.errors, self.saved = [], (sys.excepthook, sys.unraisablehook)
+        excepthook, unraisablehook = self.saved
+
+        def on_exception(kind, value, tb):
+            self.errors.append(value) if _in_h5py(tb) else excepthook(kind, value, tb)
+
+        def on_unraisable(info):
+            self.errors.append(info.exc_value) if _in_h5py(info.exc_traceback) else unraisablehook(info)
+
+        sys.excepthook, sys.unraisablehook = on_exception, on_unraisable
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None and not self.errors:
+            sys.excepthook, sys.unraisablehook = self.saved
+
+
+def _in_h5py(tb) -> bool:
+    while tb is not None:
+        if "h5py" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 class Writer:
@@ -79,7 +116,7 @@ def writing(path: Path) -> Iterator[Writer]:
     """Write the HDF5 file ``path`` whole or not at all (see the module docstring)."""
     path = Path(path)
     remove_stale(path)  # left by a killed writer
-    with atomic_write(path) as tmp:
+    with atomic_write(path) as tmp, _FreedObjects() as freed:
         file = checked(path, lambda: h5py.File(tmp, "w"))
         completed = False
         try:
@@ -91,3 +128,5 @@ def writing(path: Path) -> Iterator[Writer]:
             except NativeWriteFailed:
                 if completed:
                     raise
+        if freed.errors:
+            raise _failed(path, freed.errors[0])

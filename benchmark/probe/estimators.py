@@ -18,6 +18,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..core.devices import resolve_device
+from ..core.errors import BenchError
 from . import knn, params
 from .logreg import LogRegSolver
 from .svm import SVMSolver
@@ -35,14 +36,24 @@ class _Probe(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in the data; "
                              f"got 1 class: {self.classes_[0]!r}")
-        device = torch.device(resolve_device(self.device))
+        try:
+            device = torch.device(resolve_device(self.device, "device="))
+        except BenchError as exc:
+            raise ValueError(str(exc)) from None
         self.device_ = str(device)
-        return _tensor(X, device), torch.from_numpy(encoded.astype(np.int64)).to(device)
+        return self._checked(_tensor(X, device)), torch.from_numpy(encoded.astype(np.int64)).to(device)
+
+    def _checked(self, X: torch.Tensor) -> torch.Tensor:
+        """Float32 X the probe's arithmetic can hold: finite after the cast (float64 beyond float32's range is not)."""
+        if not torch.isfinite(X).all():
+            raise ValueError(f"{type(self).__name__}: X has values beyond float32's range (the probes compute in "
+                             "float32); rescale the features")
+        return X
 
     def _inputs(self, X) -> torch.Tensor:
         check_is_fitted(self)
         X = validate_data(self, _numpy(X), dtype=[np.float32, np.float64], reset=False)
-        return _tensor(X, torch.device(self.device_))
+        return self._checked(_tensor(X, torch.device(self.device_)))
 
     def _scores(self, X) -> torch.Tensor:
         raise NotImplementedError
@@ -59,6 +70,15 @@ class _Probe(ClassifierMixin, BaseEstimator):
 
 
 class _Linear(_Probe):
+    def _checked(self, X: torch.Tensor) -> torch.Tensor:
+        """Also: features whose squares overflow float32 (X^T X, the preconditioner) are refused, not fitted."""
+        X = super()._checked(X)
+        largest = float(X.abs().max()) if X.numel() else 0.0
+        if largest ** 2 * len(X) > torch.finfo(torch.float32).max:
+            raise ValueError(f"{type(self).__name__}: X is too large for float32 products (largest |x| = "
+                             f"{largest:.3g}; its squares summed over rows overflow); standardise or rescale the features")
+        return X
+
     @property
     def coef_(self) -> np.ndarray:
         return self.solver_.coef_.cpu().numpy()
@@ -145,7 +165,8 @@ def _numpy(X):
 
 
 def _tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
-    X = np.ascontiguousarray(X, dtype=np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32's range become inf, refused by _checked
+        X = np.ascontiguousarray(X, dtype=np.float32)
     if not X.flags.writeable:  # torch cannot share read-only memory (a memory map, say)
         X = X.copy()
     return torch.from_numpy(X).to(device)

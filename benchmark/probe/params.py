@@ -31,6 +31,6 @@ def positive_int(name: str, value) -> int:
 def neighbours_available(k: int, n_rows: int, where: str) -> int:
     """k, refused when the training rows cannot supply k neighbours (never clamped without a word)."""
     if k > n_rows:
-        raise ValueError(f"k={k} neighbours asked for, but {where} {'has' if n_rows == 1 else 'have'} only "
-                         f"{n_rows} training {'row' if n_rows == 1 else 'rows'}; choose k <= {n_rows}")
+        raise ValueError(f"k={k} neighbours asked for, but {where} has only {n_rows} training "
+                         f"{'row' if n_rows == 1 else 'rows'}; choose k <= {n_rows}")
     return k

@@ -7,6 +7,7 @@ reading a foreign file can never run code. It is written atomically with a reada
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 from contextlib import contextmanager
@@ -24,8 +25,10 @@ CHECKPOINT = "checkpoint.pt"
 def save_checkpoint(state: dict, out: Path, config: dict) -> Path:
     """Write RUN_DIR/checkpoint.pt atomically and a readable RUN_DIR/config.json."""
     path = Path(out) / CHECKPOINT
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # in memory: torch reports a failed file write as a RuntimeError, Python as OSError
     with atomic_write(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
     write_text(Path(out) / "config.json", json.dumps(config, indent=2))
     return path
 
