@@ -16,8 +16,9 @@ WEIGHTS = SHARED / "pretrained" / "dcgan_code"
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path, monkeypatch):
-    """Every test gets its own cache and no inherited data or weights locations."""
+    """Every test gets its own cache and results file, and no inherited data or weights locations."""
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results" / "runs.csv"))
     monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
     monkeypatch.delenv("BENCH_WEIGHTS_DIR", raising=False)
 

@@ -14,7 +14,7 @@ from benchmark.pipeline.reproduce import command_args
 from benchmark.report import leaderboard
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNS = ROOT / "scripts" / "runs.txt"
+RUNS = ROOT / "results" / "runs.txt"
 
 
 def listed() -> list[str]:
@@ -31,11 +31,12 @@ def test_every_leaderboard_row_carries_a_command_listed_in_runs_txt():
     commands = {normalised(line) for line in listed() if line.startswith("bench run ")}
     assert best["command"].notna().all() and best["commit"].notna().all()
     missing = sorted({normalised(c) for c in best["command"]} - commands)
-    assert not missing, f"leaderboard rows whose command is not in scripts/runs.txt: {missing}"
+    assert not missing, f"leaderboard rows whose command is not in results/runs.txt: {missing}"
 
 
 @pytest.mark.parametrize("line", listed())
-def test_every_listed_command_parses(line):
+def test_every_listed_command_parses(line, monkeypatch):
+    monkeypatch.setenv("BENCH_RESULTS", str(ROOT / "results" / "runs.csv"))  # as `bench record` runs them
     args = shlex.split(line.split("|")[0])[1:]
     command = cli.cli.get_command(None, args[0])
     assert command is not None, line
@@ -110,3 +111,24 @@ def test_a_spec_imports_nothing_before_its_factory_is_seen(spec, tmp_path, monke
     assert not marker.exists() and not {"this", "evilmod", "antigravity"} & (set(sys.modules) - before)
     with pytest.raises(BenchError, match="not imported"):
         registry.build("evilmod:Enc", modules=False)
+
+
+def test_a_users_runs_never_touch_the_projects_record(cifar_folder, tmp_path):
+    """The README's quickstart from the checkout's root, with no BENCH_RESULTS: rows, leaderboard and figures
+    land in the user's data folder; results/ and BENCHMARKS.md stay as committed."""
+    import os
+
+    def status():
+        return subprocess.run(["git", "status", "--porcelain", "--", "results", "BENCHMARKS.md"], cwd=ROOT,
+                              capture_output=True, text=True).stdout
+
+    before = status()
+    env = {k: v for k, v in os.environ.items() if k not in ("BENCH_RESULTS", "XDG_DATA_HOME")}
+    env.update(HOME=str(tmp_path / "home"), BENCH_DATA_DIR=str(cifar_folder))
+    for args in (["run", "cifar10", "--features", "pixels", "--val-size", "20"], ["leaderboard"]):
+        proc = subprocess.run([sys.executable, "-m", "benchmark.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True)
+        assert proc.returncode == 0, proc.stderr
+    mine = tmp_path / "home" / ".local" / "share" / "bench" / "results"
+    assert (mine / "runs.csv").is_file() and (mine / "leaderboard.md").is_file()
+    assert status() == before

@@ -55,4 +55,4 @@ def test_the_installed_wheel_lists_encoders_and_models_and_runs(venv, cifar_fold
     run = bench(venv, "run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--val-size", "20",
                 cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "cifar10 | pixels | full | svm | test" in run.stdout and (tmp_path / "results" / "runs.csv").is_file()
+    assert "cifar10 | pixels | full | svm | test" in run.stdout and Path(os.environ["BENCH_RESULTS"]).is_file()

@@ -70,6 +70,23 @@ scale = click.option("--scale", type=click.Choice(["standard", "none"]),
                      help="standard: per-feature mean and deviation of the fitting rows; none: raw features. "
                           "Default: the encoder's own (none for DCGAN discriminators, as the original code; "
                           "else standard).")
+def results(help_text: str, exists: bool = False):
+    """``--results``: a results file, the user's own by default (``BENCH_RESULTS``, else their data folder)."""
+    from ..report.results import DEFAULT_SHOWN, default_path
+
+    return click.option("--results", "results_path", default=lambda: str(default_path()),
+                        show_default=DEFAULT_SHOWN, type=click.Path(dir_okay=False, exists=exists), help=help_text)
+
+
+def beside_results(name: str, help_text: str):
+    """``--out`` for a command's own CSV: NAME beside the default results file."""
+    from ..report.results import default_path
+
+    return click.option("--out", default=lambda: str(default_path().parent / name),
+                        show_default=f"{name} beside the default results file", type=click.Path(dir_okay=False),
+                        help=help_text)
+
+
 yes = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 
 

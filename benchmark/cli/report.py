@@ -6,18 +6,18 @@ from pathlib import Path
 
 import click
 
-from ..report import results
+from . import options
 from .options import cli, log
 
 
 @cli.command()
-@click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
-              type=click.Path(dir_okay=False), help="The result rows to tabulate.")
+@options.results("The result rows to tabulate.")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "html"]), default="markdown",
               show_default=True, help="markdown rewrites the generated sections of --out; csv prints the best rows; "
                                       "html writes one standalone page with the figures inlined.")
 @click.option("--out", type=click.Path(dir_okay=False),
-              help="File to write (markdown: BENCHMARKS.md; html: leaderboard.html; csv: standard output).")
+              help="File to write (markdown: leaderboard.md, html: leaderboard.html, both beside the results file; "
+                   "csv: standard output). The project's BENCHMARKS.md: --results results/runs.csv --out BENCHMARKS.md.")
 def leaderboard(results_path, fmt, out):
     """Best row per dataset, protocol and encoder, beside the paper's published figures.
 
@@ -29,12 +29,12 @@ def leaderboard(results_path, fmt, out):
     from ..report import leaderboard as lb
 
     if fmt == "markdown":
-        out = Path(out or "BENCHMARKS.md")
+        out = Path(out or Path(results_path).parent / "leaderboard.md")
         click.echo(lb.update_document(Path(results_path), out, warn=log))
         log(f"updated {out}")
         return
     text = lb.render(Path(results_path), fmt, warn=log)
-    out = out or ("leaderboard.html" if fmt == "html" else None)
+    out = out or (Path(results_path).parent / "leaderboard.html" if fmt == "html" else None)
     if out:
         write_text(out, text)
         log(f"wrote {out}")
@@ -49,8 +49,7 @@ def leaderboard(results_path, fmt, out):
 @click.option("--a", "dataset_a", default="cifar10-lossless", show_default=True, help="First data variant.")
 @click.option("--b", "dataset_b", default="cifar10-test1k", show_default=True,
               help="Second data variant: the same training and test images, as another copy.")
-@click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
-              type=click.Path(dir_okay=False), help="The result rows (and predictions/ beside them).")
+@options.results("The result rows (and predictions/ beside them).")
 def compare_data(spec, probe, dataset_a, dataset_b, results_path):
     """What a data variant costs one encoder: its full-protocol rows on two copies of the same images, paired
     image by image on test and on validation (95% bootstrap intervals), from their stored predictions."""
@@ -58,3 +57,24 @@ def compare_data(spec, probe, dataset_a, dataset_b, results_path):
 
     for line in penalty_lines(Path(results_path), spec, probe, dataset_a, dataset_b, warn=log):
         click.echo(line)
+
+
+@cli.command()
+@click.argument("sections", nargs=-1)
+@click.option("--list", "list_sections", is_flag=True, help="Show the sections and their commands; run nothing.")
+def record(sections, list_sections):
+    """Run SECTIONS of the project's run list (results/runs.txt in a checkout) into the project's record.
+
+    Only these commands write results/ and BENCHMARKS.md: each runs from the checkout's root with
+    BENCH_RESULTS=results/runs.csv. Your own runs go to your own results file.
+    """
+    from ..pipeline import record as run_list
+
+    if list_sections:
+        for section in run_list.sections().values():
+            click.echo(f"{section.name}: {section.title}")
+            for command in section.commands:
+                click.echo(f"    {command}")
+        return
+    count = run_list.record(list(sections), log=log)
+    click.echo(f"ran {count} commands of {', '.join(sections)}")

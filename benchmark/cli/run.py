@@ -9,7 +9,6 @@ import click
 from ..probe.protocols import PROTOCOLS
 from ..core.errors import BenchError
 from ..probe.solver import DEFAULT_GAP, REFERENCES, SOLVERS, ProbeConfig, parse_probe
-from ..report import results
 from . import options
 from .options import cli, export_weights_dir, log
 
@@ -75,8 +74,8 @@ def _options(data_dir, cache_dir, weights_dir, device, **kw):
 @options.per_class
 @options.draws
 @click.option("--per-layer", is_flag=True, help="Also probe each layer's features alone.")
-@click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
-              type=click.Path(dir_okay=False), help="CSV file the result row is appended to (checked first).")
+@options.results("CSV file the result row is appended to (checked first); the checkout's results/ is the "
+                 "project's record, written by `bench record`.")
 @options.seed("Seeds the validation split, the draws and the encoders.")
 @options.device
 @options.batch_size
@@ -179,8 +178,7 @@ def _grid(ctx, param, value):
               default=("mixed",), show_default=True, help="Precisions of the torch solver to time (repeatable).")
 @options.scale
 @click.option("--grid", callback=_grid, help="Comma-separated C values (default: the probe's grid).")
-@click.option("--out", default=str(Path("results") / "solvers.csv"), show_default=True, type=click.Path(dir_okay=False),
-              help="CSV the rows are appended to.")
+@options.beside_results("solvers.csv", "CSV the rows are appended to.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               help="Stop a case after this many seconds (reported as such).")
 @options.data_options
@@ -215,8 +213,7 @@ def solvers(dataset, spec, row_counts, probe_spec, solvers, precisions, scale, g
 
 
 @cli.command()
-@click.option("--results", "results_path", default=str(results.DEFAULT_PATH), show_default=True,
-              type=click.Path(dir_okay=False, exists=True), help="The recorded rows.")
+@options.results("The recorded rows (the project's: results/runs.csv in a checkout).", exists=True)
 @click.option("--row", "position", type=click.IntRange(min=1), help="The row's number (see --list).")
 @click.option("--dataset", help="Filter: the latest row of this dataset (and the other filters).")
 @click.option("--encoder", help="Filter: the encoder, spelled as the row records it.")

@@ -79,8 +79,7 @@ def train_dcgan(dataset, arch, out, epochs, batch_size, lr, beta1, z_dist, seed,
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1),
               help="Timed steps of 128 images, after 3 warm-up steps; best of 3 alternating rounds each.")
 @options.device
-@click.option("--out", default=str(Path("results") / "train-throughput.csv"), show_default=True,
-              type=click.Path(dir_okay=False), help="CSV the rows are appended to.")
+@options.beside_results("train-throughput.csv", "CSV the rows are appended to.")
 def train_throughput(archs, steps, device, out):
     """Images per second of a DCGAN training step: our trainer against a plain PyTorch loop."""
     from ..core.devices import resolve_device

@@ -27,7 +27,7 @@ from .extract import extract, layer_slices
 class RunOptions:
     data_dir: str | None = None
     cache_dir: str | None = None
-    results: str = str(results.DEFAULT_PATH)
+    results: str = field(default_factory=lambda: str(results.default_path()))
     seed: int = 0
     device: str = "auto"
     batch_size: int = 256

@@ -1,4 +1,9 @@
-"""Result rows: one line of ``results/runs.csv`` per run, in a stable column order.
+"""Result rows: one line of a results file per run, in a stable column order.
+
+A user's runs go to their own results file (``--results``, or ``BENCH_RESULTS``; by default
+``~/.local/share/bench/results/runs.csv``, under ``XDG_DATA_HOME`` when set), never into the
+checkout: the project's record in ``results/`` is written only by ``bench record``, which runs
+the project's run list with ``BENCH_RESULTS`` pointed there.
 
 Rows are appended under the file's lock (``core.files.append_csv``): concurrent runs each
 add their row, one header is written, and a file with an older column set is migrated.
@@ -23,15 +28,27 @@ COLUMNS = (
     "probe", "k", "t", "predictions", "command", "commit",
 )
 PREDICTIONS = "predictions"  # folder beside the results file: per-image outcomes of full-protocol rows
-DEFAULT_PATH = Path("results") / "runs.csv"
+RESULTS_ENV = "BENCH_RESULTS"
+PROJECT_RECORD = Path(__file__).resolve().parents[2] / "results" / "runs.csv"  # a checkout's record (bench record)
 
 
-def check(path: str | os.PathLike = DEFAULT_PATH) -> None:
+def default_path() -> Path:
+    """Where a run's rows go unless ``--results`` says: ``BENCH_RESULTS``, else the user's data folder."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV]).expanduser()
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share").expanduser()
+    return data / "bench" / "results" / "runs.csv"
+
+
+DEFAULT_SHOWN = "$BENCH_RESULTS, else ~/.local/share/bench/results/runs.csv"
+
+
+def check(path: str | os.PathLike) -> None:
     """Refuse a results file we could not append to, before any work starts."""
     check_csv(path, COLUMNS)
 
 
-def append(row: dict, path: str | os.PathLike = DEFAULT_PATH, warn=print) -> None:
+def append(row: dict, path: str | os.PathLike, warn=print) -> None:
     """Append one row; unknown keys are an error, missing ones are left empty."""
     unknown = set(row) - set(COLUMNS)
     if unknown:
