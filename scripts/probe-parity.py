@@ -25,7 +25,7 @@ from benchmark.probe import knn
 from benchmark.probe.logreg import LogRegSolver, certify, objective
 from benchmark.probe.protocols import validation_split
 from benchmark.probe.solver_timing import training_rows
-from benchmark.probe.svm import Spectrum
+from benchmark.probe.operand import Spectrum
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = ("time", "encoder", "rows", "dims", "check", "setting", "ours", "reference", "difference", "detail")

@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from benchmark.cli import commands as cli
 from benchmark.probe import KNN, L2SVM, LogReg, knn
 from benchmark.probe.logreg import LogRegSolver, certify, objective
-from benchmark.probe.svm import Spectrum
+from benchmark.probe.operand import Spectrum
 
 
 # all pass; scikit-learn itself skips its array-API checks unless SCIPY_ARRAY_API=1. KNN refuses k above the rows

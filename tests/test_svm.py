@@ -54,7 +54,7 @@ def test_rejects_bad_input():
 
 
 def test_preconditioner_keeps_the_solution_and_saves_passes():
-    from benchmark.probe.svm import Spectrum
+    from benchmark.probe.operand import Spectrum
 
     rng = np.random.default_rng(0)
     n, d = 1500, 300
@@ -114,7 +114,8 @@ def assert_matches_reference(model, X, y, C):
 @pytest.mark.parametrize("kind", ["raw", "badly scaled", "standardised"])
 @pytest.mark.parametrize("C", [1e-6, 1e-4, 1e-2, 1.0])
 def test_every_fit_certifies_its_gap_and_matches_liblinear(kind, C):
-    from benchmark.probe.svm import Spectrum, certify
+    from benchmark.probe.operand import Spectrum
+    from benchmark.probe.svm import certify
 
     X, y = features(kind)
     for spectrum in (None, Spectrum.of(X, rank=16)):

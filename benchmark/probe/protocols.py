@@ -36,7 +36,7 @@ from .knn import K_GRID
 from .scaling import RawSpace, Standardizer
 from .search import search_C, walk_grid
 from .solver import ProbeConfig, accuracy, prepare
-from .svm import to_tensor
+from .operand import to_tensor
 
 
 @dataclass

@@ -23,7 +23,8 @@ from ..core.errors import BenchError
 from . import params
 from .knn import K_GRID, T_GRID
 from .logreg import LogRegSolver, certify as logreg_certify
-from .svm import Operand, Spectrum, SVMSolver, certify, default_precision
+from .operand import Operand, Spectrum, default_precision
+from .svm import SVMSolver, certify
 
 DEFAULT_GRID = tuple(float(c) for c in np.logspace(-6, 0, 13))
 DEFAULT_GAP = 1e-3  # the relative duality gap every leaderboard number is certified to
