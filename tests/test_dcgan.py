@@ -57,7 +57,8 @@ def test_feature_width_for_every_layer_choice(layers):
     chosen = dcgan_encoders.parse_layers(layers, 6)
     widths = [128, 128, 256, 256, 512, 512]
     assert enc.dim == sum(widths[i - 1] * 16 for i in chosen)
-    feats = enc.transform(np.zeros((2, 32, 32, 3), np.uint8))
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    feats = enc.fit(images).transform(images[:2])
     assert feats.shape == (2, enc.dim) and feats.dtype == np.float32
     assert sum(s.stop - s.start for s in enc.layers().values()) == enc.dim
     assert registry.build("dcgan-random").dim == 28672

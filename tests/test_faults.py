@@ -478,3 +478,47 @@ def test_pretrained_list_fails_on_a_bad_hash(tmp_path):
     (folder / entry.files()[0].name).write_bytes(b"not the weights")
     code, lines = bench("pretrained", "list", "--weights-dir", tmp_path)
     assert code == 2 and "fails its hash" in lines[-1] and entry.files()[0].name in lines[-1], lines
+
+
+# ------------------------------------------------------------------ the Python objects refuse what they cannot use
+
+@pytest.mark.parametrize("spec", ["pixels", "dcgan-random:arch=small", "kmeans:k=20", "exemplar-cnn:weights=random",
+                                  "conftest:Quadrants"])
+def test_encoders_refuse_images_they_cannot_use(spec):
+    from benchmark.core.errors import InputError
+
+    encoder = registry.build(spec)
+    images = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    if encoder.needs_fit:
+        with pytest.raises(InputError, match=r"call fit\(train_images\) first"):
+            encoder.transform(images)
+    for bad, message in ((images / 255.0, r"values in \[0, 1\]: pass \(images \* 255\)"),
+                         (images.transpose(0, 3, 1, 2), r"channels first: pass images.transpose\(0, 2, 3, 1\)"),
+                         (np.zeros((2, 64, 64, 3), np.uint8), "expects 32x32 images, got 64x64"),
+                         (torch.from_numpy(images), r"pass images.cpu\(\).numpy\(\)"),
+                         (images[0], r"one image needs images\[None\]")):
+        with pytest.raises(InputError, match=message):
+            (encoder.fit if encoder.needs_fit else encoder.transform)(bad)
+        with pytest.raises(ValueError):  # to Python code an InputError is a ValueError
+            (encoder.fit if encoder.needs_fit else encoder.transform)(bad)
+    if encoder.needs_fit:
+        encoder.fit(images)
+    assert encoder.transform(images[:3]).shape == (3, encoder.dim)
+
+
+def test_estimators_warn_when_a_limit_stops_them_short():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from benchmark.probe import L2SVM, LogReg
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(400, 30)) * 50, np.arange(400) % 4
+    for probe in (L2SVM(C=10.0, max_iter=1), LogReg(C=10.0, max_iter=1), L2SVM(C=10.0, time_limit=1e-9)):
+        with pytest.warns(ConvergenceWarning, match="short of tol=0.001"):
+            probe.fit(X, y)
+        assert not probe.certified_
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert L2SVM().fit(X, y).certified_ and LogReg().fit(X, y).certified_  # the defaults finish

@@ -56,7 +56,8 @@ def test_torch_features_with_numpy_labels_and_pipelines(digits):
     assert search.fit(X, y).best_score_ > 0.85
     proba = LogReg(C=0.1).fit(X, y).predict_proba(X[:5])
     assert proba.shape == (5, 10) and np.allclose(proba.sum(1), 1)
-    assert L2SVM().get_params() == {"C": 1.0, "tol": 1e-3, "precision": "auto", "device": "auto"}
+    assert L2SVM().get_params() == {"C": 1e-4, "tol": 1e-3, "max_iter": 200, "time_limit": None, "precision": "auto",
+                                    "device": "auto", "verbose": False}
 
 
 @pytest.mark.parametrize("C", [1e-3, 1e-1, 10.0])

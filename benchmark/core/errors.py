@@ -7,6 +7,11 @@ class BenchError(Exception):
     """A problem with the user's input or environment; the message names the file and the fix."""
 
 
+class InputError(BenchError, ValueError):
+    """Python input an object cannot use (images of the wrong type, shape or size, a call out of order): a
+    ValueError to Python code, one line on the command line."""
+
+
 class NativeWriteFailed(BenchError):
     """A write inside a native library (HDF5) failed: the library's state cannot be trusted to shut down
     cleanly (HDF5 crashes flushing a half-closed file at exit), so the command line ends the process at once

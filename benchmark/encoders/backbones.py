@@ -60,6 +60,7 @@ class Backbone(Encoder):
 
     name = "backbone"
     probe_scale = "standard"
+    input_size = None  # any: resized to size= (the model's resolution) in transform
 
     def __init__(self, library: str, model: str, weights: str = "", prefix: str = "", layers: str = "",
                  pool: str = "max4", size: int = 0, precision: str = "auto", seed: int = 0):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 
 import numpy as np
 import torch
 
+from ..core.errors import InputError
 
 
 class Encoder:
@@ -20,6 +22,11 @@ class Encoder:
 
     ``version`` enters the fingerprint: bump it whenever a change to the code changes the
     features, so that no cache file made by the old code is reused.
+
+    Every subclass's ``fit`` and ``transform`` first check what they are given (``check_images``):
+    uint8 (N, H, W, 3) images of ``input_size`` pixels (None: any size, which the encoder resizes),
+    and for an encoder that ``needs_fit``, a fit (or ``load_state``) before the first transform.
+    A wrong input is one ``InputError`` saying what to do, never features of the wrong thing.
     """
 
     name: str = ""
@@ -27,6 +34,14 @@ class Encoder:
     needs_fit: bool = False
     fit_distributed: bool = False  # fit() shares its work over torchrun ranks itself (else rank 0 fits alone)
     probe_scale: str = "standard"  # how the probe scales these features unless told: "standard" or "none"
+    input_size: int | None = 32  # the square images it takes (None: any, resized by the encoder itself)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, wrap in (("fit", _checked_fit), ("transform", _checked_transform),
+                           ("load_state", _marks_fitted)):
+            if name in cls.__dict__:
+                setattr(cls, name, wrap(cls.__dict__[name]))
 
     def __init__(self) -> None:
         self.device = torch.device("cpu")
@@ -79,3 +94,57 @@ def to_unit_range(images: np.ndarray, device) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
+
+
+def check_images(images, size: int | None, who: str) -> None:
+    """uint8 (N, H, W, 3) images, ``size`` x ``size`` unless None; anything else one InputError naming the fix."""
+    if torch.is_tensor(images) or not isinstance(images, np.ndarray):
+        raise InputError(f"{who}: expects a numpy uint8 array (N, H, W, 3), got {type(images).__name__}; "
+                         "pass images.cpu().numpy() for a tensor")
+    shape = tuple(images.shape)
+    if images.ndim != 4 or shape[-1] != 3:
+        hint = (f"channels first: pass images.transpose(0, 2, 3, 1)" if images.ndim == 4 and shape[1] == 3
+                else "one image needs images[None]" if images.ndim == 3 else "RGB images, channels last")
+        raise InputError(f"{who}: expects images of shape (N, H, W, 3), got {shape}; {hint}")
+    if images.dtype != np.uint8:
+        scaled = images.dtype.kind == "f" and images.size and 0.0 <= float(images.min()) and float(images.max()) <= 1.0
+        hint = ("values in [0, 1]: pass (images * 255).round().astype(np.uint8)" if scaled
+                else "pass images.astype(np.uint8) if they are 0..255")
+        raise InputError(f"{who}: expects uint8 pixels 0..255, got {images.dtype}; {hint}")
+    if size is not None and shape[1:3] != (size, size):
+        raise InputError(f"{who}: expects {size}x{size} images, got {shape[2]}x{shape[1]}; resize them first "
+                         "(bench's datasets are decoded to 32x32, with an area filter)")
+
+
+def _checked_fit(fit):
+    @functools.wraps(fit)
+    def checked(self, images, *args, **kwargs):
+        check_images(images, self.input_size, f"{type(self).__name__}.fit")
+        out = fit(self, images, *args, **kwargs)
+        self._fitted = True
+        return out
+
+    return checked
+
+
+def _checked_transform(transform):
+    @functools.wraps(transform)
+    def checked(self, images, *args, **kwargs):
+        who = f"{type(self).__name__}.transform"
+        if self.needs_fit and not getattr(self, "_fitted", False):
+            raise InputError(f"{who}: {self.spec} learns from training images; call fit(train_images) first (or "
+                             "load_state(state) from a fitted copy)")
+        check_images(images, self.input_size, who)
+        return transform(self, images, *args, **kwargs)
+
+    return checked
+
+
+def _marks_fitted(load_state):
+    @functools.wraps(load_state)
+    def marked(self, state, *args, **kwargs):
+        out = load_state(self, state, *args, **kwargs)
+        self._fitted = True
+        return out
+
+    return marked

@@ -104,12 +104,12 @@ class LogRegSolver:
     """Multinomial logistic regression; ``fit`` stops at relative duality gap ``tol`` (certified)."""
 
     def __init__(self, C: float = 1.0, tol: float = 1e-3, max_iter: int = 200, max_cg: int = 250,
-                 precision: str = "auto", time_limit: float | None = None, progress=None):
+                 precision: str = "auto", time_limit: float | None = None):
         if precision not in ("auto", "float32", "mixed"):
             raise ValueError(f"precision must be auto, float32 or mixed, got {precision!r}")
         self.C, self.tol = params.positive_finite("C", C), params.positive_finite("tol (relative duality gap)", tol)
         self.max_iter, self.max_cg = params.positive_int("max_iter", max_iter), max_cg
-        self.precision, self.time_limit, self.progress = precision, time_limit, progress
+        self.precision, self.time_limit = precision, time_limit
         self.coef_ = self.intercept_ = None
         self.gap_ = float("nan")
         self.certified_, self.passes_, self.n_iter_, self.precision_ = False, 0.0, 0, ""
@@ -129,10 +129,10 @@ class LogRegSolver:
 
     def fit(self, X: torch.Tensor, y: torch.Tensor, n_classes: int | None = None,
             warm_start: tuple[torch.Tensor, torch.Tensor] | None = None, operand: Operand | None = None,
-            spectrum: Spectrum | None = None):
+            spectrum: Spectrum | None = None, progress=None):
         k = int(n_classes or int(y.max()) + 1)
         newton = Newton(Softmax(self.C, y, k, X.device), self.tol, self.max_iter, self.max_cg, self.precision,
-                        self.time_limit, self.progress)
+                        self.time_limit, progress)
         fit = newton.fit(X, k, warm_start, operand, spectrum)
         self.coef_, self.intercept_, self.gap_, self.precision_ = fit.W.float(), fit.b.float(), float(fit.gap[0]), fit.rung
         self.passes_, self.n_iter_ = fit.passes, fit.n_iter

@@ -107,12 +107,12 @@ class SVMSolver:
     """One-vs-rest L2-SVM; ``fit`` stops when every class's relative duality gap is at most ``tol``."""
 
     def __init__(self, C: float = 1.0, tol: float = 1e-3, max_iter: int = 200, max_cg: int = 500,
-                 precision: str = "auto", time_limit: float | None = None, progress=None):
+                 precision: str = "auto", time_limit: float | None = None):
         if precision not in ("auto", "float32", "mixed"):
             raise ValueError(f"precision must be auto, float32 or mixed, got {precision!r}")
         self.C, self.tol = params.positive_finite("C", C), params.positive_finite("tol (relative duality gap)", tol)
         self.max_iter, self.max_cg = params.positive_int("max_iter", max_iter), max_cg
-        self.precision, self.time_limit, self.progress = precision, time_limit, progress
+        self.precision, self.time_limit = precision, time_limit
         self.coef_: torch.Tensor | None = None  # (k, d)
         self.intercept_: torch.Tensor | None = None  # (k,)
         self.gap_: torch.Tensor | None = None  # (k,) relative duality gap per class, float64
@@ -123,7 +123,7 @@ class SVMSolver:
 
     def fit(self, X: torch.Tensor, y: torch.Tensor, n_classes: int | None = None,
             warm_start: tuple[torch.Tensor, torch.Tensor] | None = None, operand: Operand | None = None,
-            spectrum: Spectrum | None = None):
+            spectrum: Spectrum | None = None, progress=None):
         """Fit on float32 X (n, d) and integer labels y (n,).
 
         ``operand`` may pass a ready ``Operand.of(X, "mixed")`` and ``spectrum`` (``Spectrum.of(operand)``)
@@ -131,7 +131,7 @@ class SVMSolver:
         """
         k = int(n_classes or int(y.max()) + 1)
         newton = Newton(SquaredHinge(self.C, y, k, X.device), self.tol, self.max_iter, self.max_cg, self.precision,
-                        self.time_limit, self.progress)
+                        self.time_limit, progress)
         fit = newton.fit(X, k, warm_start, operand, spectrum)
         self.coef_, self.intercept_, self.gap_, self.precision_ = fit.W, fit.b, fit.gap, fit.rung
         self.passes_, self.n_iter_ = fit.passes, fit.n_iter
