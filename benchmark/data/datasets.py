@@ -23,6 +23,7 @@ import numpy as np
 
 from ..core.errors import BenchError
 from ..core.files import git_blob_sha1
+from .cache import default_root
 from .images import SIZE, cached_folder_split, cached_split
 from .split import Split
 
@@ -69,7 +70,9 @@ DATASETS = ("cifar10", "cifar10-lossless", "cifar10-test1k", "svhn", "svhn-extra
 
 
 def load(name: str, split: str, data_dir=None, cache_dir=None, download=False) -> Split:
-    source = find(name, data_dir, cache_dir, download)
+    """One split in Python, e.g. ``load("cifar10", "train")``: decoded once into the cache (``cache_dir``, else
+    ``BENCH_CACHE_DIR`` or ~/.cache/bench), read from there on every later call."""
+    source = find(name, data_dir, default_root(cache_dir), download)
     if split not in source.splits:
         raise BenchError(f"{name} has no split {split!r} in {source.location}; it has {', '.join(source.splits)}")
     return source.splits[split]()

@@ -66,8 +66,8 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
     source, splits = load_splits(dataset, opts, cache, log)
     val_size = protocols.validation_size(opts.val_size, len(splits["train"]))
     if val_size < opts.val_size:
-        log(f"--val-size {opts.val_size} is more than a fifth of the {len(splits['train'])} training images; "
-            f"using {val_size}")
+        log(f"validation: {val_size} of the {len(splits['train'])} training images (at most a fifth; "
+            f"{opts.val_size} asked for)")
     protocols.check_labels(opts.protocol, splits["train"].labels, val_size, opts.seed, opts.per_class)
     opts.probe = protocols.usable_probe(opts.probe, opts.protocol, splits["train"].labels, val_size, opts.per_class,
                                         log)
@@ -125,6 +125,7 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
             "layer": layer if opts.per_layer else "",
             "c_grid": _grid_text(probe.grid), "scale": probe.scale, **probe.recorded(),
             "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
+            "n_classes": len(source.classes),
             "extract_s": round(got.extract_s, 1), "device": device_name(device), "version": __version__,
             "seed": opts.seed, "peak_rss_gb": round(peak_rss_gb(), 2), "limit": opts.limit or "", **outcome,
             "command": opts.command, "commit": provenance.code_version(),

@@ -58,6 +58,8 @@ def walk_grid(grid, patience: int, evaluate: Callable[[float, Any], tuple[float,
             grid.append(C * STEP)  # still rising at the top: extend
             progress.total += 1
         i += 1
+    progress.total = progress.n  # stopped early by patience: the bar ends full, at the points walked
+    progress.refresh()
     progress.close()
     if best.C == grid[0] and not fixed:  # best at the bottom: walk down until accuracy falls
         C = grid[0]

@@ -47,7 +47,7 @@ def saved_outputs(folder: Path, pattern: str = "compare-*.txt") -> str:
 
 NUMERIC = ("dims", "C", "tol", "val_acc", "test_acc", "test_acc_std", "test_acc_ci95", "draws", "per_class",
            "val_size", "n_train", "n_test", "extract_s", "fit_s", "peak_rss_gb", "seed", "gap", "search_gap",
-           "passes", "limit", "k", "t")
+           "passes", "limit", "k", "t", "n_classes")
 ACCURACIES = ("val_acc", "test_acc")  # percentages: finite, within [0, 100]
 
 
@@ -88,6 +88,7 @@ def load_rows(path, warn=print) -> pd.DataFrame:
              f"{rows.at[index, 'val_acc']} / {rows.at[index, 'test_acc']} (validation / test), not percentages "
              "within 0..100; skipped")
     rows = rows[~broken].copy()
+    rows["n_classes"] = rows["n_classes"].fillna(rows["dataset"].str.split("-").str[0].map(results.KNOWN_CLASSES))
     rows["layer"] = rows["layer"].fillna("")
     rows["probe"] = rows["probe"].fillna("svm")  # rows written before there were other probes
     rows["probe_kind"] = rows["probe"].str.split(":").str[0]

@@ -25,8 +25,9 @@ COLUMNS = (
     "C", "c_grid", "scale", "solver", "tol", "precision", "val_acc", "test_acc", "test_acc_std", "test_acc_ci95",
     "draws", "per_class", "val_size", "n_train", "n_test", "extract_s", "fit_s", "peak_rss_gb",
     "device", "version", "seed", "gap", "search_gap", "passes", "limit",
-    "probe", "k", "t", "predictions", "command", "commit",
+    "probe", "k", "t", "predictions", "command", "commit", "n_classes",
 )
+KNOWN_CLASSES = {"cifar10": 10, "svhn": 10}  # rows written before n_classes was recorded
 PREDICTIONS = "predictions"  # folder beside the results file: per-image outcomes of full-protocol rows
 RESULTS_ENV = "BENCH_RESULTS"
 PROJECT_RECORD = Path(__file__).resolve().parents[2] / "results" / "runs.csv"  # a checkout's record (bench record)
