@@ -68,8 +68,8 @@ def test_timm_vit_from_safetensors(tmp_path):
               str(tmp_path / "vit.safetensors"))
     loaded = registry.build(f"timm:vit_tiny_patch16_224:size=32,weights={tmp_path / 'vit.safetensors'}")
     assert np.array_equal(loaded.transform(IMAGES), original.transform(IMAGES))
-    token = registry.build("timm:vit_tiny_patch16_224:size=32,layers=blocks.11,pool=token")
-    assert token.transform(IMAGES).shape == (6, 192)
+    maps = registry.build("timm:vit_tiny_patch16_224:size=32,layers=3,11")  # forward_intermediates indices
+    assert maps.transform(IMAGES).shape == (6, 2 * 192 * 16) and list(maps.layers()) == ["3", "11"]
 
 
 @pytest.mark.parametrize("case, message", [
@@ -78,7 +78,8 @@ def test_timm_vit_from_safetensors(tmp_path):
     ("not-a-checkpoint", "a damaged or unsafe PyTorch file"),
     ("no-file", "no such file"),
     ("no-tensors", "no tensors found"),
-    ("unknown-layer", "no module named 'layer9'"),
+    ("unknown-layer", "no graph node 'layer9'; its stages are conv1, bn1, relu, maxpool, layer1"),
+    ("size", "cannot be built for size=33"),
     ("unknown-model", "unknown classification model 'resnet19'"),
 ])
 def test_bad_checkpoints_and_options_are_one_line(case, message, tmp_path):
@@ -97,6 +98,8 @@ def test_bad_checkpoints_and_options_are_one_line(case, message, tmp_path):
         torch.save({"epoch": 3, "note": "x"}, path)
     elif case == "unknown-layer":
         spec = "torchvision:resnet18:size=32,layers=layer9"
+    elif case == "size":
+        spec = "torchvision:vit_b_16:size=33"
     elif case == "unknown-model":
         spec = "torchvision:resnet19"
     with pytest.raises(BenchError) as raised:
@@ -143,3 +146,131 @@ def test_bench_run_and_encoders_listing(resnet, cifar_folder, tmp_path):
     assert list(csv.DictReader(open(out)))[0]["dims"] == "512"
     listing = CliRunner().invoke(cli.cli, ["encoders", "--verbose"])
     assert "torchvision" in listing.output and "timm" in listing.output and "weights=" in listing.output
+
+
+
+# ------------------------------------------------------------------ your checkpoint, every common architecture
+
+def library_model(library: str, name: str, size: int, classes: int = 1000):
+    """The model as its own library builds it, seeded, in eval mode: the reference."""
+    torch.manual_seed(7)
+    if library == "timm":
+        import timm
+
+        return timm.create_model(name, pretrained=False, num_classes=classes,
+                                 **({"img_size": size} if "vit" in name else {})).eval()
+    import torchvision
+
+    return torchvision.models.get_model(name, weights=None, num_classes=classes,
+                                        **({"image_size": size} if name.startswith("vit_") else {})).eval()
+
+
+def library_embedding(library: str, net, x: torch.Tensor) -> torch.Tensor:
+    """The library's own pre-logits: timm's forward_head(pre_logits=True); for torchvision, which has none, the
+    input its final linear layer receives in the untouched model (SqueezeNet: its feature map, averaged)."""
+    with torch.no_grad():
+        if library == "timm":
+            return net.forward_head(net.forward_features(x), pre_logits=True)
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        if not linears:
+            return net.features(x).mean((2, 3))
+        seen = []
+        hook = linears[-1].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+        net(x)
+        hook.remove()
+        return seen[0]
+
+
+def wrap(layout: str, state: dict, other: dict) -> dict:
+    """A state dict saved the way a training codebase saves it."""
+    if layout == "ddp":
+        return {f"module.{k}": v for k, v in state.items()}
+    if layout == "lightning":
+        return {"state_dict": {f"model.{k}": v for k, v in state.items()}, "epoch": 3, "global_step": 30}
+    if layout == "dino":  # the teacher is evaluated; the student sits beside it under DDP
+        return {"teacher": {f"backbone.{k}": v for k, v in state.items()} | {"head.mlp.0.weight": torch.zeros(4, 4)},
+                "student": {f"module.backbone.{k}": v for k, v in other.items()}, "epoch": 100}
+    if layout == "moco":  # the query encoder, its momentum copy beside it
+        return {"state_dict": {f"module.encoder_q.{k}": v for k, v in state.items()}
+                | {f"module.encoder_k.{k}": v for k, v in other.items()}, "arch": "x"}
+    if layout == "timm-train":
+        return {"epoch": 9, "arch": "x", "state_dict": state, "optimizer": {"state": {}}}
+    if layout == "ema":  # key=state_dict_ema chooses the EMA copy
+        return {"state_dict": other, "state_dict_ema": state}
+    if layout in ("float16", "bfloat16"):
+        return {k: v.to(getattr(torch, layout)) if v.is_floating_point() else v for k, v in state.items()}
+    if layout == "encoder":
+        return {f"encoder.{k}": v for k, v in state.items()}
+    return state
+
+
+MODELS = [  # library, model, size, wrapped layout, classes in the checkpoint's head
+    ("torchvision", "resnet18", 32, "ddp", 1000),
+    ("torchvision", "resnet50", 32, "lightning", 10),
+    ("torchvision", "convnext_tiny", 32, "dino", 1000),
+    ("torchvision", "vit_b_16", 32, "safetensors", 1000),
+    ("torchvision", "efficientnet_b0", 32, "moco", 10),
+    ("torchvision", "mobilenet_v3_small", 32, "ema", 1000),
+    ("torchvision", "densenet121", 32, "float16", 1000),
+    ("torchvision", "regnet_y_400mf", 32, "encoder", 10),
+    ("torchvision", "swin_t", 32, "bfloat16", 1000),
+    ("torchvision", "squeezenet1_1", 64, "ddp", 10),
+    ("timm", "resnet18", 32, "timm-train", 1000),
+    ("timm", "convnext_atto", 32, "lightning", 10),
+    ("timm", "vit_tiny_patch16_224", 32, "dino", 10),
+    ("timm", "efficientnet_b0", 32, "safetensors", 1000),
+]
+
+
+@pytest.mark.parametrize("library, name, size, layout, classes", MODELS, ids=[f"{m[0]}-{m[1]}" for m in MODELS])
+def test_a_checkpoint_with_its_head_loads_and_matches_the_library(library, name, size, layout, classes, tmp_path):
+    """Saved with its head (1,000 or 10 classes), plain and as its codebase wraps it: the features have the width
+    `bench encoders --verbose` documents and equal the library's own pre-logits on the same input."""
+    if library == "timm":
+        pytest.importorskip("timm")
+    net = library_model(library, name, size, classes)
+    state = net.state_dict()
+    if layout in ("float16", "bfloat16"):  # the reference holds the values the checkpoint can hold
+        net.load_state_dict({k: v.to(getattr(torch, layout)).to(v.dtype) for k, v in state.items()})
+        state = net.state_dict()
+    other = {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}  # a student, an online copy...
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    expected = library_embedding(library, net, x)
+    for wrapped in ("plain", layout):
+        path = tmp_path / f"{wrapped}.{'safetensors' if wrapped == 'safetensors' else 'pt'}"
+        if wrapped == "safetensors":
+            from safetensors.torch import save_file
+
+            save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+        else:
+            torch.save(wrap(wrapped, state, other), path)
+        key = ",key=state_dict_ema" if wrapped == "ema" else ""
+        encoder = registry.build(f"{library}:{name}:weights={path},size={size},precision=float32{key}")
+        got = encoder.features(x)
+        width = net.num_features if library == "timm" else expected.shape[1]
+        assert got.shape == (1, encoder.dim) == (1, width), (wrapped, got.shape)
+        torch.testing.assert_close(got, expected.float(), rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+        assert (classes == 1000) == (encoder.notice == ""), encoder.notice  # another head is said in one line
+
+
+def test_layers_are_graph_nodes_probed_layer_by_layer(cifar_folder, tmp_path):
+    """layers= names graph nodes (a module stands for its last node), 4x4 max-pooled; --per-layer probes each."""
+    encoder = registry.build("torchvision:resnet18:size=32,layers=layer2,layer3.1.relu_1")
+    assert encoder.dim == (128 + 256) * 16 and list(encoder.layers()) == ["layer2", "layer3.1.relu_1"]
+    out = tmp_path / "runs.csv"
+    result = CliRunner().invoke(cli.cli, ["run", "cifar10", "--features", "torchvision:resnet18:size=32,layers=layer2,"
+                                          "layer3", "--per-layer", "--data-dir", str(cifar_folder), "--results",
+                                          str(out), "--val-size", "20"])
+    assert result.exit_code == 0, result.output
+    assert [r["layer"] for r in csv.DictReader(open(out))] == ["all", "layer2", "layer3"]
+
+
+def test_building_leaves_the_random_state_alone_and_takes_tagged_names():
+    torch.manual_seed(11)
+    before = torch.rand(3)
+    torch.manual_seed(11)
+    registry.build("torchvision:resnet18:size=32,seed=4")
+    assert torch.equal(torch.rand(3), before)
+    pytest.importorskip("timm")
+    assert registry.build("timm:resnet18.a1_in1k:size=32").dim == 512
+    assert registry.build("timm:vit_small_patch16_224.augreg_in21k:size=32").dim == 384

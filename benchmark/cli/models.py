@@ -11,9 +11,20 @@ from .options import cli, export_weights_dir, log
 
 @cli.command("encoders")
 @click.option("--verbose", "-v", is_flag=True, help="Also list each encoder's options: type, default and meaning.")
-def list_encoders(verbose):
+@click.option("--layers", "layers_of", metavar="SPEC",
+              help="List what layers= can name for this encoder (torchvision graph nodes, timm indices, DCGAN layers).")
+def list_encoders(verbose, layers_of):
     """List every encoder name with a line each (built-ins, the project's trained models, installed plug-ins)."""
     from ..encoders import registry
+
+    if layers_of:
+        encoder = registry.build(layers_of)
+        names = encoder.available_layers() if hasattr(encoder, "available_layers") else list(encoder.layers() or {})
+        if not names:
+            raise BenchError(f"encoder {layers_of!r} has no layers to choose from")
+        for name in names:
+            click.echo(name)
+        return
 
     for name, factory in registry.available().items():
         click.echo(f"{name:<26} {registry.describe(factory)}")

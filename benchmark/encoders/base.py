@@ -35,6 +35,7 @@ class Encoder:
     fit_distributed: bool = False  # fit() shares its work over torchrun ranks itself (else rank 0 fits alone)
     probe_scale: str = "standard"  # how the probe scales these features unless told: "standard" or "none"
     input_size: int | None = 32  # the square images it takes (None: any, resized by the encoder itself)
+    notice: str = ""  # one line a run says after building it (a checkpoint's head not loaded, say)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

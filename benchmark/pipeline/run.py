@@ -63,6 +63,8 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
     cache = FeatureCache(opts.cache_dir)
     check_folder(cache.root, "--cache-dir (or BENCH_CACHE_DIR)")
     encoder = registry.build(spec).to(resolve_device(opts.device))  # before loading data: bad specs fail at once
+    if encoder.notice:
+        log(encoder.notice)
     source, splits = load_splits(dataset, opts, cache, log)
     val_size = protocols.validation_size(opts.val_size, len(splits["train"]))
     if val_size < opts.val_size:
