@@ -80,6 +80,16 @@ def test_fingerprint_separates_encoders_and_data(tmp_path):
     assert len(list((tmp_path / "features").glob("*.h5"))) == 3
 
 
+def test_datasets_holding_the_same_images_share_their_features(tmp_path):
+    """The cache is keyed by content: cifar10-test1k's training split is cifar10's, so it is extracted once."""
+    cache = FeatureCache(tmp_path)
+    extract(Pixels(), "cifar10", splits(), cache, batch_size=64)
+    other = splits()
+    other["test"] = other["test"].subset(np.arange(5))
+    got = extract(Pixels(), "cifar10-test1k", other, cache, batch_size=64)
+    assert not got.cached and len(list((tmp_path / "features").glob("*.h5"))) == 3  # only the new test split
+
+
 def test_validation_split_is_stratified_and_seeded():
     labels = np.repeat(np.arange(10), 100)
     fit, val = validation_split(labels, 200, seed=0)

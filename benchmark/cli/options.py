@@ -66,8 +66,9 @@ per_class = click.option("--per-class", default=400, show_default=True, type=cli
                          help="Labelled images per class in each draw of the few protocol.")
 draws = click.option("--draws", default=10, show_default=True, type=click.IntRange(min=2),
                      help="Random draws of the few protocol (at least 2, for an interval).")
-scale = click.option("--scale", type=click.Choice(["standard", "none"]),
-                     help="standard: per-feature mean and deviation of the fitting rows; none: raw features. "
+scale = click.option("--scale", type=click.Choice(["standard", "coates", "none"]),
+                     help="standard: per-feature mean and deviation of the fitting rows; coates: deviation as "
+                          "sqrt(variance + 0.01), Coates & Ng's code; none: raw features. "
                           "Default: the encoder's own (none for DCGAN discriminators, as the original code; "
                           "else standard).")
 def results(help_text: str, exists: bool = False):

@@ -1,4 +1,4 @@
-"""HDF5 feature cache: one file per (encoder fingerprint, dataset, split, data).
+"""HDF5 feature cache: one file per (encoder fingerprint, fit data, split data): content, not names.
 
 What a cached file guarantees:
 
@@ -9,7 +9,8 @@ What a cached file guarantees:
   a damaged byte makes the read fail, and the run reports the file in one line and rebuilds it.
 - Tied to what made it. The key holds the encoder's fingerprint (name, options, weights and
   code version), the data's content hash and, for encoders fitted on data, the training
-  images' hash. Fitted encoder state (batchnorm statistics, k-means centroids) is stored in
+  images' hash; not the dataset's name, so two datasets holding the same images
+  (``cifar10`` and ``cifar10-test1k`` share their training split) share its features and fit. Fitted encoder state (batchnorm statistics, k-means centroids) is stored in
   the group ``encoder_state`` with its digest (``state_digest``), so every split of a dataset
   can be checked to come from one fit.
 """
@@ -34,7 +35,7 @@ from .hdf5 import Writer, writing
 
 FEATURES_CHUNK_ROWS = 256
 READ_BLOCK_ROWS = 4096
-FORMAT = 2  # cache file layout: 2 = Fletcher-32 on every dataset, state digest
+FORMAT = 3  # cache file layout: 2 = Fletcher-32 on every dataset, state digest; 3 = keyed by content only
 
 
 def default_root(cache_dir=None) -> Path:
@@ -61,19 +62,18 @@ class CacheKey:
     encoder: str  # spec string, for people
     fingerprint: str  # encoder config, weights and code version
     fit_data: str  # fingerprint of the images the encoder was fitted on ("" if it needs no fit)
-    dataset: str
-    split: str
+    dataset: str  # the name it was first made for, for people (not part of the key)
+    split: str  # for people too: the content is in ``data``
     data: str  # fingerprint of this split's images and labels
 
     def digest(self) -> str:
-        blob = json.dumps({**{k: v for k, v in asdict(self).items() if k != "encoder"}, "format": FORMAT},
-                          sort_keys=True)
+        blob = json.dumps({"fingerprint": self.fingerprint, "fit_data": self.fit_data, "data": self.data,
+                           "format": FORMAT}, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
     def filename(self) -> str:
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.encoder.split(":")[0])
-        dataset = "".join(c if c.isalnum() or c in "-_" else "_" for c in self.dataset)[:40]
-        return f"{dataset}-{self.split}-{safe}-{self.digest()}.h5"
+        return f"{safe}-{self.digest()}.h5"
 
 
 @dataclass

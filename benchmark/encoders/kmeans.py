@@ -127,6 +127,10 @@ def compiled_or_eager(fn):
     Option("whiten_eps", "float", 0.1, "ZCA regulariser added to the eigenvalues", min=0),
     Option("norm_eps", "float", 10.0, "contrast normalisation regulariser, on the 0-255 scale", min=0),
     Option("seed", "int", 0, "seeds the patches and the initial centroids", min=0),
+    Option("init", "choice", "patches", "initial centroids: random whitened patches, or randn (N(0, 0.1^2) "
+           "vectors, as Coates & Ng's run_kmeans.m)", choices=("patches", "randn")),
+    Option("empty", "choice", "reseed", "a cluster left empty by an iteration: reseed (a random patch) or zero "
+           "(a zero centroid, as Coates & Ng's code)", choices=("reseed", "zero")),
     Option("compile", "choice", "true", "fuse the activation passes with torch.compile (speed only)",
            choices=("true", "false")),
 )
@@ -137,8 +141,9 @@ class KMeansNetwork(Encoder):
     needs_fit = True
 
     def __init__(self, k=1600, patch=6, stride=1, patches=400_000, iters=50, whiten_eps=0.1, norm_eps=10.0,
-                 seed=0, compile="true"):
+                 seed=0, init="patches", empty="reseed", compile="true"):
         super().__init__()
+        self.init, self.empty = init, empty
         self.k, self.patch, self.stride = int(k), int(patch), int(stride)
         self.n_patches, self.iters, self.seed = int(patches), int(iters), int(seed)
         self.whiten_eps, self.norm_eps = float(whiten_eps), float(norm_eps)
@@ -148,8 +153,10 @@ class KMeansNetwork(Encoder):
         self.centroids = self.whitening = self.patch_mean = None
 
     def config(self) -> dict:  # ``compile`` changes speed only, so it is not part of the fingerprint
-        return {"k": self.k, "patch": self.patch, "stride": self.stride, "patches": self.n_patches,
-                "iters": self.iters, "whiten_eps": self.whiten_eps, "norm_eps": self.norm_eps, "seed": self.seed}
+        config = {"k": self.k, "patch": self.patch, "stride": self.stride, "patches": self.n_patches,
+                  "iters": self.iters, "whiten_eps": self.whiten_eps, "norm_eps": self.norm_eps, "seed": self.seed}
+        return config | ({"init": self.init, "empty": self.empty} if (self.init, self.empty) != ("patches", "reseed")
+                         else {})  # the defaults' features (and cached files) as before these options
 
     @property
     def dim(self) -> int:
@@ -176,7 +183,12 @@ class KMeansNetwork(Encoder):
         p = normalise(self.sample_patches(images, rng), self.norm_eps)
         self.fit_whitening(p)
         p = whiten(p, self.patch_mean, self.whitening)
-        self.centroids = p[torch.from_numpy(rng.choice(len(p), self.k, replace=False)).to(self.device)].clone()
+        if self.init == "randn":
+            g = torch.Generator().manual_seed(self.seed)
+            self.centroids = (torch.randn(self.k, p.shape[1], generator=g) * 0.1).to(self.device)
+        else:
+            self.centroids = p[torch.from_numpy(rng.choice(len(p), self.k, replace=False)).to(self.device)].clone()
+        self.cluster_sizes = None
         for _ in bar(range(self.iters), desc=f"k-means k={self.k}", unit="iter"):
             c2 = self.centroids.pow(2).sum(1)
             nearest = torch.cat([torch.addmm(c2, p[i:i + KMEANS_CHUNK], self.centroids.T, alpha=-2.0).argmin(1)
@@ -184,15 +196,19 @@ class KMeansNetwork(Encoder):
             sums = torch.zeros_like(self.centroids).index_add_(0, nearest, p)  # one call: 5x faster than per chunk
             counts = torch.bincount(nearest, minlength=self.k).to(p.dtype)
             empty = counts == 0
-            self.centroids = sums / counts.clamp_min(1)[:, None]
-            if empty.any():  # re-seed empty clusters with random patches
+            self.centroids = sums / counts.clamp_min(1)[:, None]  # an empty cluster's centroid: zero
+            if empty.any() and self.empty == "reseed":  # re-seed empty clusters with random patches
                 fresh = torch.from_numpy(rng.choice(len(p), int(empty.sum()), replace=False)).to(self.device)
                 self.centroids[empty] = p[fresh]
+            self.cluster_sizes = counts  # of the last assignment, for diagnostics
         return self
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"centroids": self.centroids.cpu().numpy(), "whitening": self.whitening.cpu().numpy(),
-                "patch_mean": self.patch_mean.cpu().numpy()}
+        state = {"centroids": self.centroids.cpu().numpy(), "whitening": self.whitening.cpu().numpy(),
+                 "patch_mean": self.patch_mean.cpu().numpy()}
+        if getattr(self, "cluster_sizes", None) is not None:  # the last assignment's, to study empty clusters
+            state["cluster_sizes"] = self.cluster_sizes.cpu().numpy().astype(np.int64)
+        return state
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         self.centroids = torch.from_numpy(state["centroids"]).to(self.device)

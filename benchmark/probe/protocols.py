@@ -93,15 +93,14 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
 
     start = time.perf_counter()
     n_fit = len(fit_pos)
-    standard = config.scale == "standard"
-    fit_stats = Standardizer(X[:n_fit], enabled=standard)
+    fit_stats = Standardizer(X[:n_fit], config.scale)
     fit_stats.apply_(X)
     prepared = prepare(config, X[:n_fit])
     walk = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, prepared)
     val_correct = (walk.fitted.predict(X[n_fit:]) == y[n_fit:]).cpu().numpy()  # validation rows, ascending
 
     fit_stats.undo_(X)  # refit on every training row, standardised with all of them
-    all_stats = Standardizer(X, enabled=standard)
+    all_stats = Standardizer(X, config.scale)
     all_stats.apply_(X)
     prepared = prepare(config, X, prepared.spectrum)  # the search's spectrum preconditions the refit: it need only be close
     final = prepared.fit(config, walk.C, X, y, n_classes, walk.fitted)
@@ -122,7 +121,7 @@ def _knn_full(X, y, n_fit: int, n_classes: int, test, config: ProbeConfig, colum
     """kNN under the full protocol: (k, T) by validation accuracy with the fit rows as neighbours, then
     every training row as neighbours of the test rows."""
     start = time.perf_counter()
-    standardizer = Standardizer(X, enabled=config.scale == "standard")
+    standardizer = Standardizer(X, config.scale)
     knn.normalise_(standardizer.apply_(X))
     found = knn.neighbours(X[:n_fit], X[n_fit:], max(config.k_grid), desc="kNN: validation")
     choice = knn.choose([found], [y[:n_fit]], y[n_fit:], n_classes, config.k_grid, config.t_grid)
@@ -262,7 +261,7 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
 
     def standardised(d):
         X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
-        standardizer = Standardizer(X, enabled=config.scale == "standard")
+        standardizer = Standardizer(X, config.scale)
         return standardizer.apply_(X), torch.from_numpy(labels[draws[d]]).to(device), standardizer
 
     kept = {}  # search draws: standardised rows and what their fits share, reused along the grid
@@ -313,7 +312,7 @@ def _knn_few(X_drawn, drawn, X_val, y_val, draws, labels, setting: FewShot, n_cl
 
     def pool(d):
         X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
-        standardizer = Standardizer(X, enabled=config.scale == "standard")
+        standardizer = Standardizer(X, config.scale)
         return knn.normalise_(standardizer.apply_(X)), torch.from_numpy(labels[draws[d]]).to(device), standardizer
 
     found, pool_labels = [], []

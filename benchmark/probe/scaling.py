@@ -1,19 +1,26 @@
-"""Feature scaling for the probe: per-feature standardisation, or none (raw features)."""
+"""Feature scaling for the probe: per-feature standardisation, or none (raw features).
+
+``SCALES``: ``standard`` divides by the deviation; ``coates`` by sqrt(variance + 0.01), as Coates &
+Ng's CIFAR-10 code does, which keeps near-constant features (a rarely used k-means centroid) near zero
+instead of blowing them up to unit variance; ``none`` leaves the features as they are.
+"""
 
 from __future__ import annotations
 
 import torch
 
 
+SCALES = ("standard", "coates", "none")
+COATES_EPS = 0.01  # added to every feature's variance by Coates & Ng's code
+
+
 class Standardizer:
-    """Per-feature mean and deviation; applied in place, block by block, to spare memory.
+    """Per-feature mean and deviation (``scale``: one of ``SCALES``); applied in place, block by block, to spare
+    memory. ``none`` is the identity (mean 0, scale 1), for probes on raw features."""
 
-    With ``enabled=False`` it is the identity (mean 0, scale 1), for probes on raw features.
-    """
-
-    def __init__(self, X: torch.Tensor, block: int = 1024, enabled: bool = True):
+    def __init__(self, X: torch.Tensor, scale: str = "standard", block: int = 1024):
         self.block = block
-        if not enabled:
+        if scale == "none":
             self.mean = torch.zeros(X.shape[1], device=X.device)
             self.scale = torch.ones(X.shape[1], device=X.device)
             return
@@ -26,7 +33,10 @@ class Standardizer:
         mean = total / len(X)
         var = torch.clamp_min(sq / len(X) - mean.pow(2), 0.0)
         self.mean = mean.float()
-        self.scale = torch.where(var > 1e-12, var.sqrt(), torch.ones_like(var)).float()
+        if scale == "coates":
+            self.scale = (var + COATES_EPS).sqrt().float()
+        else:
+            self.scale = torch.where(var > 1e-12, var.sqrt(), torch.ones_like(var)).float()
 
     def apply_(self, X: torch.Tensor) -> torch.Tensor:
         for i in range(0, len(X), self.block):

@@ -88,7 +88,8 @@ def load_rows(path, warn=print) -> pd.DataFrame:
              f"{rows.at[index, 'val_acc']} / {rows.at[index, 'test_acc']} (validation / test), not percentages "
              "within 0..100; skipped")
     rows = rows[~broken].copy()
-    rows["n_classes"] = rows["n_classes"].fillna(rows["dataset"].str.split("-").str[0].map(results.KNOWN_CLASSES))
+    family = rows["dataset"].fillna("").astype(str).str.split("-").str[0]
+    rows["n_classes"] = rows["n_classes"].fillna(family.map(results.KNOWN_CLASSES))
     rows["layer"] = rows["layer"].fillna("")
     rows["probe"] = rows["probe"].fillna("svm")  # rows written before there were other probes
     rows["probe_kind"] = rows["probe"].str.split(":").str[0]
