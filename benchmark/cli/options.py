@@ -71,6 +71,27 @@ scale = click.option("--scale", type=click.Choice(["standard", "coates", "none"]
                           "sqrt(variance + 0.01), Coates & Ng's code; none: raw features. "
                           "Default: the encoder's own (none for DCGAN discriminators, as the original code; "
                           "else standard).")
+class MemorySize(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        from ..core.errors import BenchError
+        from ..core.memory import parse_size
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except BenchError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+memory = click.option("--memory", type=MemorySize(), default=None,
+                      help="Memory the probe may hold the training features in, e.g. 4GB or 500MB (default: 60% of "
+                           "the available memory). Past it the probe reads them from the cache file block by block "
+                           "each pass: same C, gaps and accuracy, only slower.")
+
+
 def results(help_text: str, exists: bool = False):
     """``--results``: a results file, the user's own by default (``BENCH_RESULTS``, else their data folder)."""
     from ..report.results import DEFAULT_SHOWN, default_path

@@ -45,12 +45,15 @@ probe_options = options._stack(
     click.option("--fit-time-limit", type=click.FloatRange(min=0, min_open=True),
                  help="torch solver: seconds per fit; a fit stopped by it is recorded as not certified."),
     options.scale,
+    options.memory,
 )
 
 
-def _probe_config(probe_spec: dict, solver, gap, precision, scale, fit_time_limit) -> ProbeConfig:
+def _probe_config(probe_spec: dict, solver, gap, precision, scale, fit_time_limit, memory) -> ProbeConfig:
+    from ..core.memory import default_budget
+
     config = ProbeConfig(**probe_spec, solver=solver, gap=gap, precision=precision, scale=scale or "",
-                         fit_time_limit=fit_time_limit)
+                         fit_time_limit=fit_time_limit, memory=memory or default_budget())
     config.check()
     return config
 
@@ -84,7 +87,7 @@ def _options(data_dir, cache_dir, weights_dir, device, **kw):
 @probe_options
 def run(dataset, spec, data_dir, cache_dir, weights_dir, download, strict, protocol, per_class, draws, per_layer,
         results_path, seed, device, batch_size, limit, val_size, probe_spec, solver, precision, gap, fit_time_limit,
-        scale):
+        scale, memory):
     """Evaluate encoder SPEC on DATASET (cifar10, cifar10-lossless, cifar10-test1k, svhn, svhn-extra, folder:PATH).
 
     Under torchrun, every process extracts its share of the images and the first probes once.
@@ -95,7 +98,7 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, strict, proto
                     batch_size=batch_size, limit=limit, download=download, strict=strict, protocol=protocol,
                     val_size=val_size,
                     per_class=per_class, draws=draws, per_layer=per_layer,
-                    probe=_probe_config(probe_spec, solver, gap, precision, scale, fit_time_limit))
+                    probe=_probe_config(probe_spec, solver, gap, precision, scale, fit_time_limit, memory))
     for row in run_benchmark(dataset, spec, opts, log=log):
         click.echo(summary(row))
 
@@ -143,13 +146,13 @@ def extract(dataset, spec, data_dir, cache_dir, weights_dir, download, strict, s
 @options.val_size
 @probe_options
 def compare(encoder_a, encoder_b, dataset, protocol, per_class, draws, data_dir, cache_dir, weights_dir, seed,
-            device, limit, val_size, probe_spec, solver, precision, gap, fit_time_limit, scale):
+            device, limit, val_size, probe_spec, solver, precision, gap, fit_time_limit, scale, memory):
     """Paired difference between ENCODER_A and ENCODER_B over the same draws (or test images), one probe."""
     from ..pipeline.run import compare_encoders
 
     opts = _options(data_dir, cache_dir, weights_dir, device, seed=seed, limit=limit, protocol=protocol,
                     val_size=val_size, per_class=per_class, draws=draws,
-                    probe=_probe_config(probe_spec, solver, gap, precision, scale, fit_time_limit))
+                    probe=_probe_config(probe_spec, solver, gap, precision, scale, fit_time_limit, memory))
     for line in compare_encoders(dataset, encoder_a, encoder_b, opts, log=log):
         click.echo(line)
 

@@ -111,3 +111,14 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if Shard.current().world > 1:
         dist.all_reduce(t)
     return t
+
+
+def all_gather(t: torch.Tensor) -> list[torch.Tensor]:
+    """Every rank's ``t`` (same shape on every rank), in rank order; ``[t]`` when alone."""
+    shard = Shard.current()
+    if shard.world == 1:
+        return [t]
+    device = _device()
+    parts = [torch.empty_like(t, device=device) for _ in range(shard.world)]
+    dist.all_gather(parts, t.to(device))
+    return [part.to(t.device) for part in parts]

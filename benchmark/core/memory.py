@@ -1,6 +1,40 @@
-"""Peak memory of this process, as recorded beside timings."""
+"""Memory: the peak of this process (recorded beside timings), what is available, sizes as people write them."""
 
+import os
+import re
 import resource
+
+from .errors import BenchError
+
+UNITS = {"": 1, "b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12, "kib": 2 ** 10, "mib": 2 ** 20,
+         "gib": 2 ** 30, "tib": 2 ** 40}
+AUTO_SHARE = 0.6  # of the available memory, for a probe's matrices when no budget is given
+
+
+def parse_size(text: str) -> int:
+    """``4GB``, ``500MB``, ``1.5GiB`` -> bytes; one line for anything else."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match and match.group(2).lower()
+    if not match or unit not in UNITS or float(match.group(1)) <= 0:
+        raise BenchError(f"memory size {text!r}: give a positive number with a unit, e.g. 4GB, 500MB or 1.5GiB")
+    return int(float(match.group(1)) * UNITS[unit])
+
+
+def available_bytes() -> int:
+    """Memory available to new work now (Linux's MemAvailable; else the physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def default_budget() -> int:
+    """The probe's memory budget unless --memory says: a share of what is available."""
+    return int(available_bytes() * AUTO_SHARE)
 
 
 def peak_rss_gb() -> float:

@@ -1,5 +1,7 @@
 """Progress bars for long work (decoding, extraction, fitting), on stderr."""
 
+import os
+
 from tqdm.auto import tqdm
 
 from . import interrupts
@@ -19,7 +21,10 @@ class _Bar(tqdm):
 
 
 def bar(iterable=None, **kwargs):
+    """A bar on stderr; under torchrun, rank 0's only."""
     kwargs.setdefault("mininterval", 1.0)
+    if os.environ.get("RANK", "0") != "0":
+        kwargs["disable"] = True
     kwargs.setdefault("dynamic_ncols", True)
     kwargs.setdefault("leave", False)
     return _Bar(iterable, **kwargs)

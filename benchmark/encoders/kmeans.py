@@ -214,6 +214,8 @@ class KMeansNetwork(Encoder):
         self.centroids = torch.from_numpy(state["centroids"]).to(self.device)
         self.whitening = torch.from_numpy(state["whitening"]).to(self.device)
         self.patch_mean = torch.from_numpy(state["patch_mean"]).to(self.device)
+        sizes = state.get("cluster_sizes")
+        self.cluster_sizes = torch.from_numpy(sizes) if sizes is not None else None
 
     @torch.no_grad()
     def transform(self, images: np.ndarray) -> np.ndarray:

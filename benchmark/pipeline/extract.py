@@ -81,7 +81,7 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
     missing = [name for name, ok in zip(keys, have) if not ok]
     if not missing:
         read_s = time.perf_counter() - start
-        return Extracted(found, _recorded_s(found), True, read_s)
+        return Extracted(_opened(found, cache, keys), _recorded_s(found), True, read_s)
 
     if shard.lead:  # the whole files, before a fit or extraction that would fill the disk
         rows = sum(len(splits[name]) for name in missing)
@@ -115,7 +115,16 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
         if shard.lead:
             found[name] = cache.lookup(keys[name], warn=log, expect=expected[name])
     distributed.barrier()
-    return Extracted(found, _recorded_s(found) if shard.lead else 0.0, False, 0.0)
+    return Extracted(_opened(found, cache, keys), _recorded_s(found) if shard.lead else 0.0, False, 0.0)
+
+
+def _opened(found: dict[str, CachedFeatures], cache: FeatureCache, keys: dict[str, CacheKey]):
+    """Rank 0's verified files; the other ranks of torchrun open the same files (rank 0 checked them), once
+    every rank has reached this point, so that each can read its share of the rows."""
+    if Shard.current().world == 1:
+        return found
+    distributed.barrier()
+    return found if Shard.current().lead else {name: CachedFeatures.open(cache.path(key)) for name, key in keys.items()}
 
 
 def _fit_or_restore(encoder: Encoder, images: np.ndarray, found: dict[str, CachedFeatures], restorable: bool,

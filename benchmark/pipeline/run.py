@@ -74,7 +74,7 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
     opts.probe = protocols.usable_probe(opts.probe, opts.protocol, splits["train"].labels, val_size, opts.per_class,
                                         log)
     got = extract(encoder, dataset, splits, cache, opts.batch_size, log=log)
-    if not Shard.current().lead:
+    if not Shard.current().lead:  # the other ranks of torchrun: their share of the probe, said by rank 0
         return source, splits, encoder, got
     if got.cached:
         log(f"{encoder.spec}: features from cache ({got.features['train'].path.name}): read and verified in "
@@ -102,15 +102,19 @@ def probe_config(opts: RunOptions, encoder) -> ProbeConfig:
 def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
     """Run one encoder on one dataset under a protocol; append and return the result rows.
 
-    Under torchrun every rank extracts its share of the images; rank 0 alone probes and writes rows.
+    Under torchrun every rank extracts its share of the images and probes its share of the rows (the sums of
+    every solver pass all-reduced, kNN's neighbours merged); rank 0 alone writes the rows.
     """
     check(opts)
     source, splits, encoder, got = features(dataset, spec, opts, log)
-    if not Shard.current().lead:
-        return []
+    lead = Shard.current().lead
     probe = probe_config(opts, encoder)
     device = probe.device
     train, test = got.features["train"], got.features["test"]
+    need = train.n_rows * encoder.dim * 4 * 1.5 / Shard.current().world
+    if probe.memory and need > probe.memory and lead:
+        log(f"the training features ({need / 1e9:.1f} GB in memory) exceed the probe's budget ({probe.memory / 1e9:.1f} "
+            "GB; --memory sets it): it reads them from the cache file block by block each pass")
 
     val_size = protocols.validation_size(opts.val_size, len(splits["train"]))
     layers = {"all": None}
@@ -132,6 +136,8 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
             "seed": opts.seed, "peak_rss_gb": round(peak_rss_gb(), 2), "limit": opts.limit or "", **outcome,
             "command": opts.command, "commit": provenance.code_version(),
         }
+        if not lead:
+            continue
         if predictions:
             row["predictions"] = results.save_predictions(opts.results, row, predictions)
         results.append(row, opts.results, warn=log)

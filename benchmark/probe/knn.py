@@ -22,8 +22,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core import distributed
 from ..core.devices import bfloat16_is_fast
 from ..core.progress import bar
+from .operand import DiskRows, as_rows
 
 K_GRID = (10, 20, 50, 100, 200)
 T_GRID = (0.03, 0.07, 0.2)
@@ -42,6 +44,14 @@ def normalise_(X: torch.Tensor) -> torch.Tensor:
         block /= block.abs().amax(1, keepdim=True).clamp_min(torch.finfo(block.dtype).tiny)
         block /= torch.linalg.vector_norm(block, dim=1, keepdim=True).clamp_min(1e-12)
     return X
+
+
+def unit_rows(rows):
+    """``operand.Rows`` scaled to unit length: in place in memory, block by block as rows on disk are read."""
+    if isinstance(rows, DiskRows):
+        return rows.then(normalise_)
+    normalise_(rows.tensor())
+    return rows
 
 
 def normalised(X: torch.Tensor) -> torch.Tensor:
@@ -64,12 +74,33 @@ class Neighbours:
     index: torch.Tensor  # (n_query, k) int64 rows of the training matrix
 
 
-def neighbours(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool | None = None,
+def neighbours(train, queries: torch.Tensor, k: int, fast: bool | None = None,
                desc: str | None = "kNN") -> Neighbours:
-    """Exact top-``k`` cosine neighbours of unit-norm ``queries`` among unit-norm ``train`` rows (k <= rows)."""
-    if not 1 <= k <= len(train):
-        raise ValueError(f"k={k} neighbours asked for among {len(train)} training rows")
+    """Exact top-``k`` cosine neighbours of unit-norm ``queries`` among unit-norm training rows (k <= rows).
+
+    ``train`` is a tensor or ``operand.Rows``: rows on disk are searched block by block, a sharded matrix
+    process by process, each part's exact top k then merged by similarity and index, which is the top k
+    of the whole."""
+    train = as_rows(train)
+    if not 1 <= k <= train.count():
+        raise ValueError(f"k={k} neighbours asked for among {train.count()} training rows")
     fast = bfloat16_is_fast(train.device) if fast is None else fast
+    found, start = None, train.offset
+    for block in train.blocks():
+        part = _search(block, queries, min(k, len(block)), fast, desc)
+        part.index += start
+        found = part if found is None else _merge(found, part, k)
+        start += len(block)
+    if train.sharded:  # every process's top k, merged alike on each
+        parts = distributed.all_gather(found.similarity), distributed.all_gather(found.index)
+        found = Neighbours(parts[0][0], parts[1][0])
+        for similarity, index in zip(parts[0][1:], parts[1][1:]):
+            found = _merge(found, Neighbours(similarity, index), k)
+    return found
+
+
+def _search(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool, desc) -> Neighbours:
+    """The exact top k of one in-memory block of training rows, query block by query block."""
     rough = torch.bfloat16 if fast and len(train) > k + MARGIN else torch.float32
     low = train.to(rough) if rough != train.dtype else train
     sims, idx = [], []
@@ -87,6 +118,15 @@ def neighbours(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool | 
         empty = torch.empty(0, k, device=train.device)
         return Neighbours(empty.double(), empty.long())
     return Neighbours(torch.cat(sims), torch.cat(idx))
+
+
+def _merge(a: Neighbours, b: Neighbours, k: int) -> Neighbours:
+    """The top k of two exact neighbour lists of the same queries (from disjoint rows)."""
+    values, index = torch.cat([a.similarity, b.similarity], 1), torch.cat([a.index, b.index], 1)
+    order = torch.sort(index, dim=1, stable=True).indices  # by index first, so equal similarities keep index order
+    values, index = values.gather(1, order), index.gather(1, order)
+    top = torch.sort(values, dim=1, descending=True, stable=True).indices[:, :k]
+    return Neighbours(values.gather(1, top), index.gather(1, top))
 
 
 def _candidates(train, low, q, k):
@@ -160,7 +200,7 @@ def predict(scores: torch.Tensor) -> torch.Tensor:
     return scores.argmax(1)  # the first maximum: ties go to the lower class
 
 
-def classify(train: torch.Tensor, labels: torch.Tensor, queries: torch.Tensor, n_classes: int, k: int, t: float,
+def classify(train, labels: torch.Tensor, queries: torch.Tensor, n_classes: int, k: int, t: float,
              desc: str | None = None) -> torch.Tensor:
     """The class votes of unit-norm ``queries`` among unit-norm ``train`` rows: what both the estimator and
     the protocols score with."""

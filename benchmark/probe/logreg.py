@@ -27,16 +27,16 @@ import torch
 
 from . import params
 from .newton import Loss, Newton
-from .operand import Operand, Spectrum
+from .operand import Operand, Rows, Spectrum, as_rows
 
 
-def objective_terms(Z: torch.Tensor, Y: torch.Tensor, W, b, C: float):
-    """(primal, dual, probabilities) in float64 from scores Z = X~ W~^T, one-hot Y and the gradient's parts."""
+def objective_terms(Z: torch.Tensor, Y: torch.Tensor, W, b, C: float, reduce=lambda t: t):
+    """(primal, dual, probabilities) in float64 from scores Z = X~ W~^T, one-hot Y and the gradient's parts
+    (``reduce`` sums the row sums of a sharded matrix over its processes)."""
     Z = Z.double()
     lse = torch.logsumexp(Z, 1)
     P = torch.exp(Z - lse[:, None])
-    loss = (lse - (Z * Y).sum(1)).sum()
-    entropy = -(P * torch.log(P.clamp_min(1e-300))).sum()
+    loss, entropy = reduce(torch.stack([(lse - (Z * Y).sum(1)).sum(), -(P * torch.log(P.clamp_min(1e-300))).sum()]))
     primal = 0.5 * (W.double().pow(2).sum() + b.double().pow(2).sum()) + C * loss
     return primal, C * entropy, P
 
@@ -60,8 +60,8 @@ class Softmax(Loss):
 
     joint = True
 
-    def __init__(self, C: float, y: torch.Tensor, k: int, device):
-        self.C, self.curvature_scale = C, C
+    def __init__(self, C: float, y: torch.Tensor, k: int, device, reduce=lambda t: t):
+        self.C, self.curvature_scale, self.reduce = C, C, reduce
         self.Y = torch.nn.functional.one_hot(y.to(device), k).double()
 
     def state(self, z):
@@ -71,11 +71,11 @@ class Softmax(Loss):
         return self.C * (state.P - self.Y).to(state.z.dtype)
 
     def gap(self, W, b, G, gb, state):
-        primal, entropy, _ = objective_terms(state.z, self.Y, W, b, self.C)
+        primal, entropy, _ = objective_terms(state.z, self.Y, W, b, self.C, self.reduce)
         return torch.tensor([relative_gap(primal, entropy, W, b, G, gb)], dtype=torch.float64)
 
     def objective(self, z, W, b):
-        return objective_terms(z, self.Y, W, b, self.C)[0].reshape(1)
+        return objective_terms(z, self.Y, W, b, self.C, self.reduce)[0].reshape(1)
 
     def weights(self, state):
         return state.P * (1.0 - state.P)
@@ -94,7 +94,7 @@ class Softmax(Loss):
         W, b = W.double(), b.double()
         exact = Operand.of(X, "float64")
         Z = exact.times(W, b)
-        primal, entropy, P = objective_terms(Z, self.Y, W, b, self.C)
+        primal, entropy, P = objective_terms(Z, self.Y, W, b, self.C, self.reduce)
         Rw, Rb = exact.t_times(P - self.Y)
         gap = relative_gap(primal, entropy, W, b, W + self.C * Rw, b + self.C * Rb)
         return Z, torch.tensor([gap], dtype=torch.float64)
@@ -127,12 +127,13 @@ class LogRegSolver:
     def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.decision_function(X).double(), 1).float()
 
-    def fit(self, X: torch.Tensor, y: torch.Tensor, n_classes: int | None = None,
+    def fit(self, X: Rows | torch.Tensor, y: torch.Tensor, n_classes: int | None = None,
             warm_start: tuple[torch.Tensor, torch.Tensor] | None = None, operand: Operand | None = None,
             spectrum: Spectrum | None = None, progress=None):
         k = int(n_classes or int(y.max()) + 1)
-        newton = Newton(Softmax(self.C, y, k, X.device), self.tol, self.max_iter, self.max_cg, self.precision,
-                        self.time_limit, progress)
+        X = as_rows(X)
+        newton = Newton(Softmax(self.C, y, k, X.device, X.reduce), self.tol, self.max_iter, self.max_cg,
+                        self.precision, self.time_limit, progress)
         fit = newton.fit(X, k, warm_start, operand, spectrum)
         self.coef_, self.intercept_, self.gap_, self.precision_ = fit.W.float(), fit.b.float(), float(fit.gap[0]), fit.rung
         self.passes_, self.n_iter_ = fit.passes, fit.n_iter
@@ -153,5 +154,6 @@ def objective(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor
 
 def certify(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor, C: float) -> float:
     """The relative duality gap of any linear model (W, b), in float64: two passes over X."""
+    X = as_rows(X)
     W, b = W.to(X.device, torch.float64), b.to(X.device, torch.float64)
-    return float(Softmax(C, y, W.shape[0], X.device).certificate(X, W, b)[1][0])
+    return float(Softmax(C, y, W.shape[0], X.device, X.reduce).certificate(X, W, b)[1][0])

@@ -33,7 +33,7 @@ from typing import Callable
 
 import torch
 
-from .operand import LADDER, Operand, Rung, Spectrum, default_precision
+from .operand import LADDER, Operand, Rows, Rung, Spectrum, as_rows, default_precision
 
 STALL_ITERS = 6  # a block whose gap has not halved in this many Newton steps goes on one rung up
 SHRINK_BELOW = 0.7  # gather the rows with curvature for CG when fewer than this share of rows have it
@@ -45,6 +45,7 @@ class Loss:
 
     joint: bool  # True: one problem over all classes; False: each class its own (gaps, steps and CG per class)
     curvature_scale: float  # c in H = I + c X~^T diag(weights) X~ (block by block), for the preconditioner
+    reduce = staticmethod(lambda t: t)  # sums over rows of a sharded matrix: all-reduced (``Rows.reduce``)
 
     def state(self, z: torch.Tensor):
         """What the gradient, gap and Hessian need at scores z = X~ W~^T (n, k)."""
@@ -67,7 +68,7 @@ class Loss:
     def hessian_times(self, X: Operand, state, P: torch.Tensor, Pb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """H [P, Pb] over the rows of X (already shrunk, with the state restricted alike)."""
 
-    def certificate(self, X: torch.Tensor, W, b) -> tuple[torch.Tensor, torch.Tensor]:
+    def certificate(self, X: Rows, W, b) -> tuple[torch.Tensor, torch.Tensor]:
         """(scores, gap per block) recomputed from (W, b) in float64: two passes."""
 
     def direct_hessian(self, X: Operand, state):
@@ -94,20 +95,21 @@ class Newton:
         self.loss, self.tol, self.max_iter, self.max_cg = loss, tol, max_iter, max_cg
         self.precision, self.time_limit, self.progress = precision, time_limit, progress
 
-    def fit(self, X: torch.Tensor, k: int, warm=None, operand: Operand | None = None,
+    def fit(self, X: Rows | torch.Tensor, k: int, warm=None, operand: Operand | None = None,
             spectrum: Spectrum | None = None) -> Fit:
-        if X.dtype != torch.float32 or X.ndim != 2:
-            raise ValueError("X must be a 2-D float32 tensor")
+        """Fit on the rows X (a float32 tensor, or ``Rows`` in memory, on disk or sharded)."""
+        X = as_rows(X)
         start, loss = time.perf_counter(), self.loss
         precision = default_precision(X.device) if self.precision == "auto" else self.precision
         rung = Rung(X, precision, operand)
         if warm is None:
-            W, b = torch.zeros(k, X.shape[1], device=X.device), torch.zeros(k, device=X.device)
+            W, b = torch.zeros(k, X.d, device=X.device), torch.zeros(k, device=X.device)
         else:
             W, b = warm[0].clone().to(X.device, torch.float32), warm[1].clone().to(X.device, torch.float32)
         self.k, self.spectrum, self.passes, n_iter = k, spectrum, 0.0, 0
         if spectrum is not None:  # squared norms of the rows of X~, for each block's share rho_j
-            self.row_norms = torch.linalg.vector_norm(X, dim=1).double().pow(2) + 1.0
+            self.row_norms = rung.exact.squared_norms()
+            self.norms_total = X.reduce(self.row_norms.sum())
             self.passes += 1
         z = self._scores(rung, W, b)
         stalled = torch.zeros(self._blocks(), dtype=torch.bool, device=X.device)
@@ -181,7 +183,7 @@ class Newton:
         self.passes += rung.exact.share
         return rung.exact.times(W, b)
 
-    def _certificate(self, X, W, b):
+    def _certificate(self, X: Rows, W, b):
         self.passes += 2 * Operand.of(X, "float64").share
         return self.loss.certificate(X, W, b)
 
@@ -212,7 +214,7 @@ class Newton:
         dtype = G.dtype
         weights = self.loss.weights(state)
         rows = (weights[:, self._per_class(todo)] != 0).any(1)
-        share = float(rows.float().mean())
+        share = float(X.reduce(rows.sum().double())) / max(X.source.count(), 1)
         if share < SHRINK_BELOW:
             index = rows.nonzero().squeeze(1)
             X, state, weights = X.rows(index), self.loss.restrict(state, index), weights[index]
@@ -257,7 +259,7 @@ class Newton:
             return lambda R, Rb: (R, Rb, self._per_block(R.double().pow(2)) + self._per_block(Rb.double().pow(2)))
         V, lam = self.spectrum.vectors, self.spectrum.values.double()
         norms = self.row_norms if rows is None else self.row_norms[rows]
-        rho = (weights.double() * norms[:, None]).sum(0) / self.row_norms.sum()
+        rho = self.loss.reduce((weights.double() * norms[:, None]).sum(0)) / self.norms_total
         scaled = self.loss.curvature_scale * rho[:, None] * lam[None, :]  # (k, r)
         shrink = scaled / (1.0 + scaled)
 

@@ -10,12 +10,15 @@ top of X~^T X~'s spectrum, the preconditioner's; ``Rung`` one rung of the precis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..core import distributed
 from ..core.devices import bfloat16_is_fast
+from ..data.cache import CachedFeatures
 
 BLOCK = 256  # rows per block of float64 products (measured 3-5x faster than 2048 rows here)
 COPY_BLOCK = 4096  # rows per block when making the bfloat16 copy
@@ -26,33 +29,149 @@ def default_precision(device) -> str:
     return "mixed" if bfloat16_is_fast(device) else "float32"
 
 
-@dataclass
-class Operand:
-    """X for products with X~ = [X, 1], stored as X_c + 1 mean^T, computed in ``compute``.
+class Rows:
+    """A float32 matrix as the probes read it: row blocks, the probe's standardisation applied.
 
-    ``mixed``: X_c is a centred bfloat16 copy. Centring keeps the common component of
-    non-negative features (raw DCGAN activations) exact in float32, so rounding scales with
-    the spread of the features, not their size. ``float32``: X itself. ``float64``: X itself,
-    its products computed in float64 row block by row block.
+    ``sharded``: this process holds only its rows of a matrix split over torchrun processes (starting at
+    row ``offset`` of the whole), and every sum over rows (``reduce``) is all-reduced.
     """
 
-    X: torch.Tensor  # (n, d)
-    mean: torch.Tensor  # (d,)
-    compute: torch.dtype
+    sharded: bool = False
+    offset: int = 0
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def d(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        raise NotImplementedError
+
+    def blocks(self) -> Iterator[torch.Tensor]:
+        """Consecutive float32 row blocks."""
+        raise NotImplementedError
+
+    def subset(self, index: torch.Tensor) -> "Rows":
+        raise NotImplementedError
+
+    def tensor(self) -> torch.Tensor | None:
+        """The matrix itself, when it is in memory."""
+        return None
+
+    def reduce(self, t: torch.Tensor) -> torch.Tensor:
+        """A sum over rows: this process's part, summed over every process of a sharded matrix."""
+        return distributed.all_reduce_sum(t) if self.sharded else t
+
+    def count(self) -> int:
+        """Rows of the whole matrix (over every process)."""
+        return int(self.reduce(torch.tensor([len(self)], dtype=torch.int64, device=self.device)))
+
+
+class MemoryRows(Rows):
+    """Rows held in memory as one tensor: one block, no copy."""
+
+    def __init__(self, X: torch.Tensor, sharded: bool = False, offset: int = 0):
+        if X.dtype != torch.float32 or X.ndim != 2:
+            raise ValueError("X must be a 2-D float32 tensor")
+        self.X, self.sharded, self.offset = X, sharded, offset
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    @property
+    def d(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.X.device
+
+    def blocks(self) -> Iterator[torch.Tensor]:
+        yield self.X
+
+    def subset(self, index: torch.Tensor) -> "MemoryRows":
+        return MemoryRows(self.X[index], self.sharded)
+
+    def tensor(self) -> torch.Tensor:
+        return self.X
+
+
+class DiskRows(Rows):
+    """Rows of a cached feature file, read block by block on every pass (``rows``: file rows, in the order the
+    probe sees them), each block put through ``transforms`` (standardisation, unit length) as it is read.
+    Memory stays at a block, whatever the file's size; each pass reads the file (from the page cache when it
+    fits there)."""
+
+    def __init__(self, features: CachedFeatures, rows: np.ndarray, columns: slice | None, device, block: int,
+                 sharded: bool = False, offset: int = 0, transforms: tuple = ()):
+        self.features, self.rows, self.columns, self._device = features, np.asarray(rows), columns, torch.device(device)
+        self.block, self.sharded, self.offset, self.transforms = max(1, int(block)), sharded, offset, transforms
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def d(self) -> int:
+        return len(range(self.features.dim)[self.columns or slice(None)])
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def blocks(self) -> Iterator[torch.Tensor]:
+        for i in range(0, len(self.rows), self.block):
+            X = to_tensor(self.features.read(self.rows[i:i + self.block], self.columns), self._device)
+            for transform in self.transforms:
+                X = transform(X)
+            yield X
+
+    def subset(self, index: torch.Tensor) -> "DiskRows":
+        return DiskRows(self.features, self.rows[index.cpu().numpy()], self.columns, self._device, self.block,
+                        self.sharded, 0, self.transforms)
+
+    def then(self, *transforms) -> "DiskRows":
+        """The same rows, each block also put through ``transforms``."""
+        return DiskRows(self.features, self.rows, self.columns, self._device, self.block, self.sharded, self.offset,
+                        self.transforms + transforms)
+
+
+def as_rows(X) -> Rows:
+    return X if isinstance(X, Rows) else MemoryRows(X)
+
+
+class Operand:
+    """Products with X~ = [X, 1] in a chosen precision, stored as X_c + 1 mean^T, computed in ``compute``.
+
+    ``mixed``: X_c is a centred bfloat16 copy when the rows are in memory (converted block by block when they
+    are not). Centring keeps the common component of non-negative features (raw DCGAN activations) exact in
+    float32, so rounding scales with the spread of the features, not their size. ``float32``: X itself.
+    ``float64``: X itself, its products computed in float64 block by block.
+    """
+
+    def __init__(self, rows: Rows, compute: torch.dtype, mean: torch.Tensor, low: torch.Tensor | None = None):
+        self.source, self.compute, self.mean, self.low = rows, compute, mean, low
 
     @classmethod
-    def of(cls, X: torch.Tensor, precision: str) -> "Operand":
+    def of(cls, X, precision: str) -> "Operand":
+        rows = as_rows(X)
         if precision in ("float32", "float64"):
             dtype = torch.float64 if precision == "float64" else torch.float32
-            return cls(X, torch.zeros(X.shape[1], dtype=dtype, device=X.device), dtype)
-        mean = torch.zeros(X.shape[1], dtype=torch.float64, device=X.device)
-        for i in range(0, len(X), COPY_BLOCK):
-            mean += X[i:i + COPY_BLOCK].sum(0, dtype=torch.float64)
-        mean = (mean / max(len(X), 1)).float()
+            return cls(rows, dtype, torch.zeros(rows.d, dtype=dtype, device=rows.device))
+        mean = torch.zeros(rows.d, dtype=torch.float64, device=rows.device)
+        for block in rows.blocks():
+            for i in range(0, len(block), COPY_BLOCK):
+                mean += block[i:i + COPY_BLOCK].sum(0, dtype=torch.float64)
+        mean = (rows.reduce(mean) / max(rows.count(), 1)).float()
+        X = rows.tensor()
+        if X is None:  # not in memory: each block is centred and rounded as it is read
+            return cls(rows, torch.bfloat16, mean)
         low = torch.empty(X.shape, dtype=torch.bfloat16, device=X.device)
         for i in range(0, len(X), COPY_BLOCK):  # no full-size float32 temporary
             low[i:i + COPY_BLOCK] = X[i:i + COPY_BLOCK] - mean
-        return cls(low, mean, torch.bfloat16)
+        return cls(rows, torch.bfloat16, mean, low)
 
     @property
     def result(self) -> torch.dtype:
@@ -64,38 +183,47 @@ class Operand:
         return {torch.bfloat16: 0.5, torch.float32: 1.0}.get(self.compute, 2.0)  # float64: measured ~2x
 
     def rows(self, index: torch.Tensor) -> "Operand":
-        return Operand(self.X[index], self.mean, self.compute)
+        low = self.low[index] if self.low is not None else None
+        return Operand(self.source.subset(index), self.compute, self.mean, low)
+
+    def reduce(self, t: torch.Tensor) -> torch.Tensor:
+        return self.source.reduce(t)
 
     def _blocks(self, rows: int = BLOCK):
-        if self.X.dtype == self.compute:
-            yield self.X
+        if self.low is not None:
+            yield self.low
             return
-        for i in range(0, len(self.X), rows):
-            yield self.X[i:i + rows].to(self.compute)
+        for block in self.source.blocks():
+            if block.dtype == self.compute:
+                yield block
+                continue
+            for i in range(0, len(block), rows):
+                yield (block[i:i + rows] - self.mean.to(block.dtype)).to(self.compute)
 
     def times(self, P: torch.Tensor, Pb: torch.Tensor) -> torch.Tensor:
-        """X~ [P, Pb]^T: (n, k) from (k, d) and (k,)."""
+        """X~ [P, Pb]^T: (n, k) from (k, d) and (k,), for this process's rows."""
         P = P.to(self.result)
-        if self.X.dtype == self.compute:
-            out = F.linear(self.X, P.to(self.compute)).to(self.result)
+        X = self.low if self.low is not None else self.source.tensor()
+        if X is not None and X.dtype == self.compute:
+            out = F.linear(X, P.to(self.compute)).to(self.result)
         else:  # (P X_b^T)^T: this layout ran steadily at about a float32 pass here, F.linear's varied 1-5x
-            out = torch.cat([(P @ block.T).T for block in self._blocks()])
+            out = torch.cat([(P.to(block.dtype) @ block.T).T.to(self.result) for block in self._blocks()])
         return out + (P @ self.mean.to(self.result) + Pb.to(self.result))
 
     def t_times(self, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """X~^T V, split into its (k, d) and (k,) parts, from (n, k)."""
+        """X~^T V, split into its (k, d) and (k,) parts, from (n, k): summed over every process's rows."""
         V = V.to(self.result)
         out, start = 0, 0
         for block in self._blocks():
-            out = out + (V[start:start + len(block)].T.to(self.compute) @ block).to(self.result)
+            out = out + (V[start:start + len(block)].T.to(block.dtype) @ block).to(self.result)
             start += len(block)
-        column = V.sum(0)
+        out, column = self.reduce(out), self.reduce(V.sum(0))
         return out + column[:, None] * self.mean.to(self.result), column
 
     def gram(self, D: torch.Tensor) -> torch.Tensor:
         """X~^T diag(D_j) X~ for every class j: (k, d + 1, d + 1), in the result dtype."""
-        k, d = D.shape[1], self.X.shape[1]
-        out = torch.zeros(k, d + 1, d + 1, dtype=self.result, device=self.X.device)
+        k, d = D.shape[1], self.source.d
+        out = torch.zeros(k, d + 1, d + 1, dtype=self.result, device=self.source.device)
         start = 0
         for block in self._blocks():
             rows = torch.cat([block.to(self.result) + self.mean.to(self.result),
@@ -104,7 +232,11 @@ class Operand:
             for j in range(k):
                 out[j] += (rows * weights[:, j:j + 1]).T @ rows
             start += len(block)
-        return out
+        return self.reduce(out)
+
+    def squared_norms(self) -> torch.Tensor:
+        """|x~_i|^2 of this process's rows, float64."""
+        return torch.cat([torch.linalg.vector_norm(b, dim=1).double().pow(2) + 1.0 for b in self.source.blocks()])
 
 
 @dataclass
@@ -115,25 +247,26 @@ class Spectrum:
     values: torch.Tensor  # (r,)
 
     @classmethod
-    def of(cls, X: Operand | torch.Tensor, rank: int = 512, power_iters: int = 1, seed: int = 0) -> "Spectrum":
-        """Randomized range finder with power iterations (Halko et al. 2011): 2 * (power_iters + 1) + 1 passes."""
+    def of(cls, X, rank: int = 512, power_iters: int = 1, seed: int = 0) -> "Spectrum":
+        """Randomized range finder with power iterations (Halko et al. 2011): 2 * (power_iters + 1) + 1 passes.
+        The same seed on every process of a sharded matrix, so all hold the same spectrum."""
         X = X if isinstance(X, Operand) else Operand.of(X, "float32")
-        d = X.X.shape[1]
+        d, device = X.source.d, X.source.device
         g = torch.Generator(device="cpu").manual_seed(seed)
-        Q = torch.randn(d + 1, min(rank, d + 1), generator=g).to(X.X.device)
+        Q = torch.randn(d + 1, min(rank, d + 1), generator=g).to(device)
         for _ in range(power_iters + 1):
             w, wb = X.t_times(X.times(Q[:d].T, Q[d]))
             Q, _ = torch.linalg.qr(torch.cat([w, wb[:, None]], 1).T.float())
         Q, _ = torch.linalg.qr(Q.double())  # orthonormal to float64 precision: M^-1 must stay positive definite
         B = X.times(Q[:d].T.float(), Q[d].float()).double()
-        values, U = torch.linalg.eigh(B.T @ B)
+        values, U = torch.linalg.eigh(X.reduce(B.T @ B))
         return cls(Q @ U, values.clamp_min(0).float())
 
 
 class Rung:
     """One rung of the precision ladder: exact products (margins, gradient) and CG's operand."""
 
-    def __init__(self, X: torch.Tensor, name: str, operand: Operand | None = None):
+    def __init__(self, X: Rows, name: str, operand: Operand | None = None):
         self.name = name
         self.exact = Operand.of(X, "float64" if name == "float64" else "float32")
         self.cg = operand if operand is not None and name == "mixed" else (

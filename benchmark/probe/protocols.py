@@ -36,7 +36,8 @@ from .knn import K_GRID
 from .scaling import RawSpace, Standardizer
 from .search import search_C, walk_grid
 from .solver import ProbeConfig, accuracy, prepare
-from .operand import to_tensor
+from ..core.distributed import Shard
+from .operand import DiskRows, MemoryRows, Rows, to_tensor
 
 
 @dataclass
@@ -74,64 +75,150 @@ def validation_split(labels: np.ndarray, val_size: int, seed: int) -> tuple[np.n
 
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a probe holds training rows: in memory when they fit ``budget`` bytes (0: always), else read from the
+    cache file block by block on every pass; under torchrun, each process its contiguous share (``Rows.sharded``).
+    ``copies``: the matrices a probe keeps per row, in float32 rows (the SVM's bfloat16 copy is half of one)."""
+
+    budget: int = 0
+    copies: float = 1.5
+
+    def fits(self, n_rows: int, width: int) -> bool:
+        return not self.budget or n_rows * width * 4 * self.copies <= self.budget
+
+    def rows(self, features: CachedFeatures, file_rows: np.ndarray, columns, device) -> Rows:
+        shard = Shard.current()
+        bounds = shard.bounds(len(file_rows))
+        mine, offset = file_rows[bounds[shard.rank]:bounds[shard.rank + 1]], bounds[shard.rank]
+        width = len(range(features.dim)[columns or slice(None)])
+        if self.fits(len(mine), width):
+            return MemoryRows(to_tensor(features.read(mine, columns), device), shard.world > 1, offset)
+        block = max(1, int(self.budget / (4 * width * 4)))  # a quarter of the budget per block read
+        return DiskRows(features, mine, columns, device, block, shard.world > 1, offset)
+
+
+@dataclass
+class Training:
+    """The training rows of the full protocol: fit rows (this process's), validation rows (every process's), and
+    all training rows for the refit. In one process with room, one matrix in [fit, validation] order, whose
+    parts are views; otherwise each read as ``Placement`` says."""
+
+    fit: Rows
+    y_fit: torch.Tensor  # labels of the fit rows this process holds
+    X_val: torch.Tensor
+    y_val: torch.Tensor
+    y_all: torch.Tensor  # labels of every training row, in the refit's order (every process)
+    whole: torch.Tensor | None  # the one matrix, when there is one
+    source: tuple  # (features, file rows in order, columns, device, placement) to read all rows for the refit
+
+    @classmethod
+    def read(cls, train: CachedFeatures, rows: np.ndarray, labels: np.ndarray, fit_pos, val_pos, columns, device,
+             placement: Placement) -> "Training":
+        order = np.concatenate([fit_pos, val_pos])  # fit rows first, so both parts are views of one matrix
+        y = torch.from_numpy(labels[order]).to(device)
+        n_fit, width = len(fit_pos), len(range(train.dim)[columns or slice(None)])
+        source = (train, rows[order], columns, device, placement)
+        if Shard.current().world == 1 and placement.fits(len(order), width):
+            X = to_tensor(train.read(rows[order], columns), device)
+            return cls(MemoryRows(X[:n_fit]), y[:n_fit], X[n_fit:], y[n_fit:], y, X, source)
+        fit = placement.rows(train, rows[fit_pos], columns, device)
+        X_val = to_tensor(train.read(rows[val_pos], columns), device)
+        return cls(fit, cls.local(y[:n_fit], fit), X_val, y[n_fit:], y, None, source)
+
+    @staticmethod
+    def local(y: torch.Tensor, rows: Rows) -> torch.Tensor:
+        return y[rows.offset:rows.offset + len(rows)] if rows.sharded else y
+
+    def all_rows(self) -> Rows:
+        """Every training row (this process's share), for the refit: the one matrix, or read again."""
+        if self.whole is not None:
+            return MemoryRows(self.whole)
+        features, file_rows, columns, device, placement = self.source
+        self.fit = None  # the search's rows go before the refit's come
+        return placement.rows(features, file_rows, columns, device)
+
+
 def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int, seed: int,
               config: ProbeConfig, columns: slice | None = None, rows: np.ndarray | None = None) -> ProbeResult:
     """The full protocol on cached features: C on validation, refit on all training rows, test once.
 
-    ``rows`` restricts training to a subset of the cached training rows (default: all).
+    ``rows`` restricts training to a subset of the cached training rows (default: all). The rows are held as
+    ``config.memory`` and torchrun allow (``Placement``); the result is the same wherever they are.
     """
     rows = np.arange(train.n_rows) if rows is None else np.asarray(rows)
     labels = train.labels()[rows]
     fit_pos, val_pos = validation_split(labels, val_size, seed)
-    order = np.concatenate([fit_pos, val_pos])  # fit rows first, so both parts are views
     device = torch.device(config.device)
-    X = to_tensor(train.read(rows[order], columns), device)
-    y = torch.from_numpy(labels[order]).to(device)
+    placement = Placement(config.memory, 1.5)
+    data = Training.read(train, rows, labels, fit_pos, val_pos, columns, device, placement)
     n_classes = int(labels.max()) + 1
     if config.kind == "knn":
-        return _knn_full(X, y, len(fit_pos), n_classes, test, config, columns)
+        return _knn_full(data, n_classes, test, config, columns)
 
     start = time.perf_counter()
-    n_fit = len(fit_pos)
-    fit_stats = Standardizer(X[:n_fit], config.scale)
-    fit_stats.apply_(X)
-    prepared = prepare(config, X[:n_fit])
-    walk = search_C(config, X[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], n_classes, prepared)
-    val_correct = (walk.fitted.predict(X[n_fit:]) == y[n_fit:]).cpu().numpy()  # validation rows, ascending
+    fit_stats = Standardizer(data.fit, config.scale)
+    fit_rows = fit_stats.rows(data.fit)
+    fit_stats.apply_(data.X_val)
+    prepared = prepare(config, fit_rows)
+    walk = search_C(config, fit_rows, data.y_fit, data.X_val, data.y_val, n_classes, prepared)
+    val_correct = (walk.fitted.predict(data.X_val) == data.y_val).cpu().numpy()  # validation rows, ascending
 
-    fit_stats.undo_(X)  # refit on every training row, standardised with all of them
-    all_stats = Standardizer(X, config.scale)
-    all_stats.apply_(X)
-    prepared = prepare(config, X, prepared.spectrum)  # the search's spectrum preconditions the refit: it need only be close
-    final = prepared.fit(config, walk.C, X, y, n_classes, walk.fitted)
+    if data.whole is not None:  # the one matrix: back to raw features before the refit's standardisation
+        fit_stats.undo_(data.whole)
+    del fit_rows
+    all_rows = data.all_rows()
+    all_stats = Standardizer(all_rows, config.scale)
+    all_rows = all_stats.rows(all_rows)
+    prepared = prepare(config, all_rows, prepared.spectrum)  # the search's spectrum preconditions the refit
+    final = prepared.fit(config, walk.C, all_rows, Training.local(data.y_all, all_rows), n_classes, walk.fitted)
     passes = walk.passes + final.passes_
     fit_s = time.perf_counter() - start
-    del X, prepared
+    del all_rows, prepared, data
 
-    test_acc = correct = None
-    if test is not None:
-        X_test = all_stats.apply_(to_tensor(test.read(columns=columns), device))
-        correct = (final.predict(X_test).cpu() == torch.from_numpy(test.labels())).numpy()
-        test_acc = float(correct.mean()) * 100.0
+    correct = _test_correct(lambda X: final.predict(all_stats.apply_(X)), test, columns, device, placement)
+    test_acc = None if correct is None else float(correct.mean()) * 100.0
     return ProbeResult(walk.C, walk.accuracy, test_acc, walk.tried, fit_s, correct, val_correct, final.gap, walk.gap,
                        passes)
 
 
-def _knn_full(X, y, n_fit: int, n_classes: int, test, config: ProbeConfig, columns) -> ProbeResult:
+def _test_correct(predict, test: CachedFeatures | None, columns, device, placement: Placement) -> np.ndarray | None:
+    """Which test images ``predict`` gets right, the test rows read in blocks the memory budget allows."""
+    if test is None:
+        return None
+    width = len(range(test.dim)[columns or slice(None)])
+    block = test.n_rows if placement.fits(test.n_rows, width) else max(1, int(placement.budget / (4 * width * 4)))
+    predicted = torch.cat([predict(to_tensor(test.read(np.arange(i, min(i + block, test.n_rows)), columns),
+                                             device)).cpu() for i in range(0, test.n_rows, block)])
+    return (predicted == torch.from_numpy(test.labels())).numpy()
+
+
+def _knn_full(data: Training, n_classes: int, test, config: ProbeConfig, columns) -> ProbeResult:
     """kNN under the full protocol: (k, T) by validation accuracy with the fit rows as neighbours, then
-    every training row as neighbours of the test rows."""
+    every training row as neighbours of the test rows. Standardisation, if asked for, with the statistics of
+    every training row, as kNN fits nothing."""
     start = time.perf_counter()
-    standardizer = Standardizer(X, config.scale)
-    knn.normalise_(standardizer.apply_(X))
-    found = knn.neighbours(X[:n_fit], X[n_fit:], max(config.k_grid), desc="kNN: validation")
-    choice = knn.choose([found], [y[:n_fit]], y[n_fit:], n_classes, config.k_grid, config.t_grid)
-    val_correct = (knn.predict(knn.vote(found, y[:n_fit], n_classes, choice.k, choice.t)) == y[n_fit:]).cpu().numpy()
-    test_acc = correct = None
-    if test is not None:
-        X_test = knn.normalise_(standardizer.apply_(to_tensor(test.read(columns=columns), X.device)))
-        predicted = knn.predict(knn.classify(X, y, X_test, n_classes, choice.k, choice.t, desc="kNN: test")).cpu()
-        correct = (predicted == torch.from_numpy(test.labels())).numpy()
-        test_acc = float(correct.mean()) * 100.0
+    fit = data.fit
+    if data.whole is not None:
+        standardizer = Standardizer(data.whole, config.scale)
+        knn.normalise_(standardizer.apply_(data.whole))
+    else:
+        standardizer = Standardizer(fit, config.scale)  # the fit rows' statistics: all of them are not at hand
+        fit = knn.unit_rows(standardizer.rows(fit))
+        knn.normalise_(standardizer.apply_(data.X_val))
+    found = knn.neighbours(fit, data.X_val, max(config.k_grid), desc="kNN: validation")
+    choice = knn.choose([found], [data.y_all], data.y_val, n_classes, config.k_grid, config.t_grid)
+    val_correct = (knn.predict(knn.vote(found, data.y_all, n_classes, choice.k, choice.t)) == data.y_val).cpu().numpy()
+    all_rows = data.all_rows()
+    if data.whole is None:
+        all_rows = knn.unit_rows(standardizer.rows(all_rows))
+
+    def predict(X):
+        return knn.predict(knn.classify(all_rows, data.y_all, knn.normalise_(standardizer.apply_(X)), n_classes,
+                                        choice.k, choice.t, desc="kNN: test"))
+
+    correct = _test_correct(predict, test, columns, data.X_val.device, Placement(config.memory, 1.5))
+    test_acc = None if correct is None else float(correct.mean()) * 100.0
     return ProbeResult(float("nan"), choice.accuracy, test_acc, [(k, a) for k, _, a in choice.tried],
                        time.perf_counter() - start, correct, val_correct, 0.0, 0.0, float("nan"), choice.k, choice.t)
 
@@ -259,10 +346,11 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
     if config.kind == "knn":
         return _knn_few(X_drawn, drawn, X_val, y_val, draws, labels, setting, n_classes, test, config, columns)
 
-    def standardised(d):
-        X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
-        standardizer = Standardizer(X, config.scale)
-        return standardizer.apply_(X), torch.from_numpy(labels[draws[d]]).to(device), standardizer
+    def standardised(d):  # this process's share of the draw's rows, standardised with the whole draw's statistics
+        rows = _share(X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)])
+        standardizer = Standardizer(rows, config.scale)
+        y = Training.local(torch.from_numpy(labels[draws[d]]).to(device), rows)
+        return standardizer.rows(rows), y, standardizer
 
     kept = {}  # search draws: standardised rows and what their fits share, reused along the grid
 
@@ -303,6 +391,15 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
     return DrawResults(C, walk.accuracy, test_accs, walk.tried, time.perf_counter() - start, gap, walk.gap, passes)
 
 
+def _share(X: torch.Tensor) -> MemoryRows:
+    """A draw's rows as this process holds them: all of them, or under torchrun its contiguous share."""
+    shard = Shard.current()
+    if shard.world == 1:
+        return MemoryRows(X)
+    bounds = shard.bounds(len(X))
+    return MemoryRows(X[bounds[shard.rank]:bounds[shard.rank + 1]], True, bounds[shard.rank])
+
+
 def _knn_few(X_drawn, drawn, X_val, y_val, draws, labels, setting: FewShot, n_classes: int, test, config,
              columns) -> DrawResults:
     """kNN under a draw protocol: (k, T) by mean validation accuracy over the search draws, each draw's
@@ -310,10 +407,10 @@ def _knn_few(X_drawn, drawn, X_val, y_val, draws, labels, setting: FewShot, n_cl
     start = time.perf_counter()
     device = X_drawn.device
 
-    def pool(d):
-        X = X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)]
-        standardizer = Standardizer(X, config.scale)
-        return knn.normalise_(standardizer.apply_(X)), torch.from_numpy(labels[draws[d]]).to(device), standardizer
+    def pool(d):  # this process's share of the draw's rows; the labels of all of them, for the vote
+        rows = _share(X_drawn[torch.from_numpy(np.searchsorted(drawn, draws[d])).to(device)])
+        standardizer = Standardizer(rows, config.scale)
+        return knn.unit_rows(standardizer.rows(rows)), torch.from_numpy(labels[draws[d]]).to(device), standardizer
 
     found, pool_labels = [], []
     for d in bar(range(setting.search_draws), desc="kNN over draws", unit="draw"):

@@ -23,7 +23,7 @@ from ..core.errors import BenchError
 from . import params
 from .knn import K_GRID, T_GRID
 from .logreg import LogRegSolver, certify as logreg_certify
-from .operand import Operand, Spectrum, default_precision
+from .operand import Operand, Spectrum, as_rows, default_precision
 from .svm import SVMSolver, certify
 
 DEFAULT_GRID = tuple(float(c) for c in np.logspace(-6, 0, 13))
@@ -55,6 +55,7 @@ class ProbeConfig:
     rank: int = 512  # torch solver: rank of the CG preconditioner (0: none)
     scale: str = "standard"  # "standard": per-feature mean and deviation; "none": raw features, as the DCGAN code
     fit_time_limit: float | None = None  # torch solver: seconds per fit before it stops uncertified
+    memory: int = 0  # bytes the probe may hold the training rows in (0: no limit); past it, they stream from disk
 
     @property
     def spec(self) -> str:
@@ -112,6 +113,15 @@ def parse_probe(spec: str) -> dict:
     return fields
 
 
+def in_memory(X) -> torch.Tensor:
+    """The rows as one tensor, as scikit-learn's solvers need them."""
+    X = as_rows(X).tensor()
+    if X is None:
+        raise BenchError("the scikit-learn reference solvers need the features in memory; raise --memory or use "
+                         "--solver torch")
+    return X
+
+
 class Liblinear:
     """scikit-learn's LinearSVC behind the solver interface, its solution certified by the duality gap."""
 
@@ -123,6 +133,7 @@ class Liblinear:
                                max_iter=LIBLINEAR["max_iter"])
 
     def fit(self, X, y, n_classes=None, warm_start=None, operand=None, spectrum=None):
+        X = in_memory(X)
         self.model.fit(X.cpu().numpy(), y.cpu().numpy())
         self.coef_ = torch.from_numpy(self.model.coef_).float().to(X.device)
         self.intercept_ = torch.from_numpy(self.model.intercept_).float().to(X.device)
@@ -153,6 +164,7 @@ class Lbfgs(Liblinear):
 
         from sklearn.exceptions import ConvergenceWarning
 
+        X = in_memory(X)
         X64 = np.hstack([X.cpu().double().numpy(), np.ones((len(X), 1))])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # its gap says how far it got

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from . import params
 from .newton import Loss, Newton
-from .operand import Operand, Spectrum
+from .operand import Operand, Rows, Spectrum, as_rows
 
 
 def one_vs_rest(y: torch.Tensor, k: int, device, dtype=torch.float32) -> torch.Tensor:
@@ -39,13 +39,15 @@ def one_vs_rest(y: torch.Tensor, k: int, device, dtype=torch.float32) -> torch.T
     return T
 
 
-def duality_gap(W, b, G, gb, margins, C) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per class: relative gap (P - D) / P and P, in float64, from the gradient at (W, b) and the hinge margins."""
+def duality_gap(W, b, G, gb, margins, C, reduce=lambda t: t) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per class: relative gap (P - D) / P and P, in float64, from the gradient at (W, b) and the hinge margins
+    (``reduce`` sums the row sums of a sharded matrix over its processes)."""
     m, W, b = margins.double(), W.double(), b.double()
     v, vb = W - G.double(), b - gb.double()  # v = sum_i a_i t_i x~_i
-    hinge = C * m.pow(2).sum(0)
+    sums = reduce(torch.stack([m.pow(2).sum(0), m.sum(0)]))
+    hinge = C * sums[0]
     primal = 0.5 * (W.pow(2).sum(1) + b.pow(2)) + hinge
-    dual = 2.0 * C * m.sum(0) - 0.5 * (v.pow(2).sum(1) + vb.pow(2)) - hinge
+    dual = 2.0 * C * sums[1] - 0.5 * (v.pow(2).sum(1) + vb.pow(2)) - hinge
     return (primal - dual) / primal, primal
 
 
@@ -55,8 +57,8 @@ class SquaredHinge(Loss):
 
     joint = False
 
-    def __init__(self, C: float, y: torch.Tensor, k: int, device):
-        self.C, self.curvature_scale = C, 2.0 * C
+    def __init__(self, C: float, y: torch.Tensor, k: int, device, reduce=lambda t: t):
+        self.C, self.curvature_scale, self.reduce = C, 2.0 * C, reduce
         self.T = one_vs_rest(y, k, device)
         self._targets = {torch.float32: self.T}
 
@@ -72,11 +74,11 @@ class SquaredHinge(Loss):
         return -2.0 * self.C * m * self.targets(m.dtype)
 
     def gap(self, W, b, G, gb, m):
-        return duality_gap(W, b, G, gb, m, self.C)[0]
+        return duality_gap(W, b, G, gb, m, self.C, self.reduce)[0]
 
     def objective(self, z, W, b):
         m = torch.clamp_min(1.0 - self.targets(z.dtype) * z, 0.0).double()
-        return 0.5 * (W.double().pow(2).sum(1) + b.double().pow(2)) + self.C * m.pow(2).sum(0)
+        return 0.5 * (W.double().pow(2).sum(1) + b.double().pow(2)) + self.C * self.reduce(m.pow(2).sum(0))
 
     def weights(self, m):
         return (m > 0).to(m.dtype)
@@ -95,7 +97,7 @@ class SquaredHinge(Loss):
         z = exact.times(W, b)
         m = torch.clamp_min(1.0 - T * z, 0.0)
         Rw, Rb = exact.t_times(m * T)
-        return z, duality_gap(W, b, W - 2.0 * self.C * Rw, b - 2.0 * self.C * Rb, m, self.C)[0]
+        return z, duality_gap(W, b, W - 2.0 * self.C * Rw, b - 2.0 * self.C * Rb, m, self.C, self.reduce)[0]
 
     def direct_hessian(self, X, m):
         H = X.gram((m > 0).to(X.result)) * (2.0 * self.C)
@@ -121,7 +123,7 @@ class SVMSolver:
         self.passes_ = 0.0  # passes over the float32 X (a bfloat16, float64 or shrunk pass counts its share)
         self.n_iter_ = 0
 
-    def fit(self, X: torch.Tensor, y: torch.Tensor, n_classes: int | None = None,
+    def fit(self, X: Rows | torch.Tensor, y: torch.Tensor, n_classes: int | None = None,
             warm_start: tuple[torch.Tensor, torch.Tensor] | None = None, operand: Operand | None = None,
             spectrum: Spectrum | None = None, progress=None):
         """Fit on float32 X (n, d) and integer labels y (n,).
@@ -130,8 +132,9 @@ class SVMSolver:
         preconditions CG; both are worth computing once per matrix and sharing along the C grid.
         """
         k = int(n_classes or int(y.max()) + 1)
-        newton = Newton(SquaredHinge(self.C, y, k, X.device), self.tol, self.max_iter, self.max_cg, self.precision,
-                        self.time_limit, progress)
+        X = as_rows(X)
+        newton = Newton(SquaredHinge(self.C, y, k, X.device, X.reduce), self.tol, self.max_iter, self.max_cg,
+                        self.precision, self.time_limit, progress)
         fit = newton.fit(X, k, warm_start, operand, spectrum)
         self.coef_, self.intercept_, self.gap_, self.precision_ = fit.W, fit.b, fit.gap, fit.rung
         self.passes_, self.n_iter_ = fit.passes, fit.n_iter
@@ -163,5 +166,6 @@ def objective(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor
 
 def certify(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, b: torch.Tensor, C: float) -> torch.Tensor:
     """Per-class relative duality gap of any linear model (W, b), e.g. LinearSVC's, in float64: two passes over X."""
+    X = as_rows(X)
     W, b = W.to(X.device, torch.float64), b.to(X.device, torch.float64)
-    return SquaredHinge(C, y, W.shape[0], X.device).certificate(X, W, b)[1].cpu()
+    return SquaredHinge(C, y, W.shape[0], X.device, X.reduce).certificate(X, W, b)[1].cpu()
