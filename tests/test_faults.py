@@ -240,7 +240,8 @@ def test_cache_files_that_lie_are_named_and_rebuilt(how, cifar_folder, tmp_path)
 # ------------------------------------------------------------------ impossible rows
 
 def test_rows_with_impossible_accuracies_are_named_and_skipped(tmp_path):
-    from benchmark.report import leaderboard, results
+    from benchmark.report import document, results, rows as leaderboard
+    from benchmark.report.sections import leaderboard as board
 
     out = tmp_path / "runs.csv"
     for i, acc in enumerate([-5, 250, "nan", 70.0]):  # "nan": a file written by hand or by another tool
@@ -254,7 +255,7 @@ def test_rows_with_impossible_accuracies_are_named_and_skipped(tmp_path):
     assert list(rows.encoder) == ["e3"] and len(warnings) == 3
     assert all("not percentages within 0..100" in w for w in warnings)
     for fmt in ("csv", "html"):
-        assert "e1" not in leaderboard.render(out, fmt, warn=lambda _: None)
+        assert "e1" not in board.render(document.Report(out, out.parent / "B.md", lambda _: None), fmt)
 
 
 # ------------------------------------------------------------------ every write site, failed in turn

@@ -50,3 +50,35 @@ def test_notebook_entry_points():
     X, y = torch.from_numpy(encoder.transform(images)), torch.arange(40) % 4
     model = L2SVM(C=1e-2).fit(X, y)
     assert model.certified_ and model.predict(X).shape == (40,)
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Every benchmark module and the benchmark modules it imports, anywhere in it (inside functions too)."""
+    import ast
+
+    graph = {}
+    for path in (ROOT / "benchmark").rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+        name = ".".join(parts if parts[-1] != "__init__" else parts[:-1])
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package[:len(package) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                if node.level or target.startswith("benchmark"):
+                    found.add(target)
+                    found |= {f"{target}.{a.name}" for a in node.names}  # `from . import x` names modules too
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("benchmark")}
+        graph[name] = found
+    return {name: {t for t in targets if t in graph and t != name} for name, targets in graph.items()}
+
+
+def test_no_two_modules_import_each_other():
+    """Not even through an import inside a function, which the layers contract cannot see. A package's
+    __init__ re-exporting its own modules is not a circle."""
+    graph = module_imports()
+    pairs = sorted((a, b) for a, targets in graph.items() for b in targets
+                   if a < b and a in graph.get(b, ()) and not (a.startswith(b + ".") or b.startswith(a + ".")))
+    assert not pairs, f"modules importing each other: {pairs}"

@@ -163,7 +163,7 @@ def test_full_rows_store_their_predictions(lossless_root, tmp_path):
 
 def test_compare_data_pairs_stored_predictions(tmp_path):
     """Two full rows (one per copy) with stored predictions: compare-data and the penalty table pair them."""
-    from benchmark.report import leaderboard, pairs, results
+    from benchmark.report import pairs, results, rows as leaderboard
 
     out = tmp_path / "results" / "runs.csv"
     rng = np.random.default_rng(0)

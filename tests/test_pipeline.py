@@ -351,7 +351,7 @@ def test_results_file_with_older_columns_is_migrated(tmp_path):
 
 def test_leaderboard_tabulates_speed_targets_variants_and_budgets(tmp_path):
     from benchmark.core.files import append_csv
-    from benchmark.report import leaderboard, results
+    from benchmark.report import document, results, rows as leaderboard
 
     folder = tmp_path / "results"
     common = {"dataset": "cifar10", "data_variant": "jpeg-q75-copy", "protocol": "full", "dims": 12288, "C": 1e-4,
@@ -367,7 +367,7 @@ def test_leaderboard_tabulates_speed_targets_variants_and_budgets(tmp_path):
          "test_acc": 75.89, "gap": "", "load_1min": 0.5},
         {"time": "t2", "case": "extraction", "path": "new", "commit": "b", "seconds": 78.0, "target_s": 180,
          "test_acc": 75.93, "gap": 6e-5, "load_1min": 0.5}], columns, "timing")
-    leaderboard.update_document(folder / "runs.csv", tmp_path / "B.md")
+    document.update(folder / "runs.csv", tmp_path / "B.md")
     text = (tmp_path / "B.md").read_text()
     speed = text[text.index("bench:speed:start"):text.index("bench:speed:end")]
     assert "| extraction" in speed and "5.0x" in speed and "| yes" in speed

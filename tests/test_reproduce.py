@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from benchmark.cli import commands as cli
 from benchmark.pipeline.reproduce import command_args
-from benchmark.report import leaderboard
+from benchmark.report import rows as leaderboard
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "runs.txt"

@@ -136,13 +136,13 @@ def test_a_torn_last_row_is_set_aside_not_glued(tmp_path):
     rows = list(csv.DictReader(open(path)))
     assert [r["encoder"] for r in rows] == ["pixels", "kmeans"]
     assert "jpeg-q75-co" in (tmp_path / "runs.csv.torn").read_text()
-    from benchmark.report import leaderboard
+    from benchmark.report import rows as leaderboard
 
     assert list(leaderboard.load_rows(path).encoder) == ["pixels", "kmeans"]
 
 
 def test_malformed_lines_are_named_and_skipped_by_the_leaderboard(tmp_path):
-    from benchmark.report import leaderboard
+    from benchmark.report import rows as leaderboard
 
     path = tmp_path / "runs.csv"
     results.append({"time": "t1", "encoder": "pixels", "val_acc": 40.0, "test_acc": 40.0}, path)

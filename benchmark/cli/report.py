@@ -26,14 +26,15 @@ def leaderboard(results_path, fmt, out):
     results file.
     """
     from ..core.files import write_text
-    from ..report import leaderboard as lb
+    from ..report import document
+    from ..report.sections import leaderboard as board
 
     if fmt == "markdown":
         out = Path(out or Path(results_path).parent / "leaderboard.md")
-        click.echo(lb.update_document(Path(results_path), out, warn=log))
+        click.echo(document.update(Path(results_path), out, warn=log))
         log(f"updated {out}")
         return
-    text = lb.render(Path(results_path), fmt, warn=log)
+    text = board.render(document.Report(Path(results_path), Path(out or "."), log), fmt)
     out = out or (Path(results_path).parent / "leaderboard.html" if fmt == "html" else None)
     if out:
         write_text(out, text)
@@ -78,3 +79,26 @@ def record(sections, list_sections):
         return
     count = run_list.record(list(sections), log=log)
     click.echo(f"ran {count} commands of {', '.join(sections)}")
+
+
+@cli.command()
+@options.device
+@options.cache_dir
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Where to store them (default: limits.json beside the default results file).")
+def limits(device, cache_dir, out):
+    """Measure this machine's peaks once: matrix products (float32, bfloat16), memory bandwidth, reading the
+    cache's feature files. The timings table sets every stage's work against them."""
+    from ..core.devices import resolve_device
+    from ..data.cache import default_root
+    from ..pipeline.limits import measure
+    from ..report.limits import LIMITS
+    from ..report.results import default_path
+
+    out = Path(out) if out else default_path().parent / LIMITS
+    found = measure(resolve_device(device), default_root(cache_dir), out, log=log)
+    click.echo(f"{found['machine']['device']}, {found['machine']['cpu']}, {found['machine']['cores']} cores, "
+               f"{found['machine']['memory_gb']} GB (1-minute load {found['load_1min']})")
+    for name, value in found["peaks"].items():
+        click.echo(f"  {name:<24} {value:>10,.1f}")
+    click.echo(f"stored in {out}")

@@ -127,7 +127,11 @@ class CachedFeatures:
         state = self.encoder_state()
         if state_digest(state) != self.attrs.get("state_digest"):
             raise DamagedFile(f"{self.path}: its encoder state does not match its recorded digest")
-        bad = nonfinite_count(self.read())
+        bad = 0
+        with self._open() as f:  # block by block: checking a file never holds it whole in memory
+            ds = f["features"]
+            for start in range(0, self.n_rows, READ_BLOCK_ROWS):
+                bad += nonfinite_count(self._checked(lambda: ds[start:start + READ_BLOCK_ROWS]))
         if bad:
             raise DamagedFile(f"{self.path}: {bad} of its features are NaN or infinite (written by an older version)")
 

@@ -88,6 +88,30 @@ class Encoder:
     def transform(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    # --- work, for the timings table's fraction of the machine's peak
+    def fit_sample(self, n_train: int) -> int:
+        """How many of n_train training images the fit looks at (a sample, for some encoders)."""
+        return n_train if self.needs_fit else 0
+
+    def flops(self, n_train: int) -> tuple[float, float]:
+        """(floating-point operations of the fit on n_train training images, of ``transform`` per image):
+        matrix products and convolutions, counted by torch's FlopCounterMode on a copy fitted on a few images
+        (encoders whose work runs compiled count it from their shapes instead)."""
+        import copy
+
+        from torch.utils.flop_counter import FlopCounterMode
+
+        size = self.input_size or 32
+        images = np.random.default_rng(0).integers(0, 256, (4, size, size, 3), dtype=np.uint8)
+        probe = copy.deepcopy(self)
+        with FlopCounterMode(display=False) as counter:
+            if self.needs_fit:
+                probe.fit(images, batch_size=4)
+        fit = counter.get_total_flops() / len(images) * self.fit_sample(n_train)
+        with FlopCounterMode(display=False) as counter:
+            probe.transform(images[:2])
+        return fit, counter.get_total_flops() / 2
+
 
 def to_unit_range(images: np.ndarray, device) -> torch.Tensor:
     """uint8 NHWC -> float32 NCHW in [-1, 1], the scaling of the DCGAN code (x / 127.5 - 1)."""

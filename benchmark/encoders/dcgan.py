@@ -147,6 +147,9 @@ class DCGANFeatures(Encoder):
                            one_pass=self.bn == "onepass")
         return self
 
+    def fit_sample(self, n_train: int) -> int:
+        return n_train if self.bn_images == "all" else min(n_train, int(self.bn_images))
+
     def state(self) -> dict[str, np.ndarray]:
         out = {}
         for k, norm in enumerate(self.disc.norms[: max(self.chosen)]):

@@ -87,6 +87,9 @@ class ExemplarFeatures(Encoder):
         self.scales = np.maximum(np.asarray(scales, dtype=np.float32), 1e-12)  # a dead layer stays zero
         return self
 
+    def fit_sample(self, n_train: int) -> int:
+        return min(n_train, self.fit_images)
+
     def state(self) -> dict[str, np.ndarray]:
         return {"scales": self.scales}
 

@@ -162,6 +162,14 @@ class KMeansNetwork(Encoder):
     def dim(self) -> int:
         return 4 * self.k
 
+    def flops(self, n_train: int) -> tuple[float, float]:
+        """From the shapes (the activations run compiled): the fit's assignments, then per image every
+        position's whitening, distances to the k centroids and quadrant sums."""
+        d = 3 * self.patch * self.patch
+        positions = ((32 - self.patch) // self.stride + 1) ** 2
+        fit = self.iters * self.n_patches * self.k * d * 2.0 + self.n_patches * d * d * 2.0
+        return fit, positions * (d * d * 2.0 + self.k * d * 2.0 + 4 * self.k * 2.0)
+
     def sample_patches(self, images: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
         """``n_patches`` random patches (random image and position), laid out as ``patches`` lays them."""
         n, size = self.n_patches, images.shape[1] - self.patch + 1

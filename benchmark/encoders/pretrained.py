@@ -18,6 +18,7 @@ from ..core.files import atomic_write, git_blob_sha1, write_text
 from ..core.finite import check_finite
 from ..data.cache import default_root
 from ..training.checkpoints import read_checkpoint
+from . import published
 
 def _registry_folder() -> Path:
     """pretrained/ of the source checkout (editable installs, tests), else the copy a wheel installs
@@ -65,8 +66,8 @@ def manifest() -> dict[str, Entry]:
 
 def provenance(entry: Entry) -> str:
     """One line: the paper's figures for released weights, the training budget for the project's own."""
-    if "paper" in entry.meta:
-        return f"paper: {entry.meta['paper']}"
+    if entry.meta.get("paper"):
+        return f"paper: {published.quote(entry.name)}"
     t = entry.meta.get("training", {})
     budget = ", ".join(f"{k} {t[k]:,}" if isinstance(t[k], int) else f"{k} {t[k]}"
                        for k in ("epochs", "steps", "classes", "images_seen") if k in t)

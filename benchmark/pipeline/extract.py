@@ -34,10 +34,11 @@ SPARE_BYTES = 64 * 2 ** 20  # beyond the features: HDF5 metadata, checksums, and
 
 @dataclass
 class Extracted:
-    features: dict[str, CachedFeatures]  # split name -> cached file (rank 0 only under torchrun)
+    features: dict[str, CachedFeatures]  # split name -> cached file (every rank's, under torchrun)
     extract_s: float  # fit + extraction seconds when the features were computed
     cached: bool  # every split came from the cache
     read_s: float  # seconds this run spent reading (and verifying) cached features (0 when computed)
+    encoder_fit_s: float = 0.0  # of extract_s, the encoder's fit (k-means, batchnorm statistics)
 
 
 def cache_keys(encoder: Encoder, dataset: str, splits: dict[str, Split]) -> dict[str, CacheKey]:
@@ -81,7 +82,7 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
     missing = [name for name, ok in zip(keys, have) if not ok]
     if not missing:
         read_s = time.perf_counter() - start
-        return Extracted(_opened(found, cache, keys), _recorded_s(found), True, read_s)
+        return Extracted(_opened(found, cache, keys), _recorded_s(found), True, read_s, _recorded_s(found, "encoder_fit_s"))
 
     if shard.lead:  # the whole files, before a fit or extraction that would fill the disk
         rows = sum(len(splits[name]) for name in missing)
@@ -91,6 +92,7 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
     if encoder.needs_fit:
         _fit_or_restore(encoder, splits["train"].images, found, any(have), batch_size, shard, log)
     fit_s = time.perf_counter() - fit_start
+    fit_flops, image_flops = encoder.flops(len(splits["train"]))
     for name, value in encoder.state().items():
         check_finite(value, f"{encoder.spec}: fitted state {name}", "its training images or weights make the fit "
                      "overflow; nothing was cached")
@@ -101,7 +103,7 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
                               encoder.state()) as writer:
                 for features in _transform(encoder, split.images, batch_size, f"extract {name}"):
                     writer.append(features)
-                writer.note("extract_s", time.perf_counter() - t0 + (fit_s if name == "train" else 0.0))
+                _note_work(writer, time.perf_counter() - t0, fit_s, fit_flops, image_flops, name, len(split))
         else:
             mine = np.concatenate(list(_transform(encoder, split.images[shard.rows(len(split))], batch_size,
                                                   f"extract {name} (rank {shard.rank})")))
@@ -109,13 +111,34 @@ def extract(encoder: Encoder, dataset: str, splits: dict[str, Split], cache: Fea
                 with cache.writer(keys[name], len(split), encoder.dim, split.labels, _attrs(encoder),
                                   encoder.state()) as writer:
                     distributed.gather_rows(mine, len(split), writer.append)
-                    writer.note("extract_s", time.perf_counter() - t0 + (fit_s if name == "train" else 0.0))
+                    _note_work(writer, time.perf_counter() - t0, fit_s, fit_flops, image_flops, name, len(split))
             else:
                 distributed.gather_rows(mine, len(split), None)
         if shard.lead:
             found[name] = cache.lookup(keys[name], warn=log, expect=expected[name])
     distributed.barrier()
-    return Extracted(_opened(found, cache, keys), _recorded_s(found) if shard.lead else 0.0, False, 0.0)
+    return Extracted(_opened(found, cache, keys), _recorded_s(found) if shard.lead else 0.0, False, 0.0,
+                     _recorded_s(found, "encoder_fit_s") if shard.lead else 0.0)
+
+
+def _note_work(writer, transform_s: float, fit_s: float, fit_flops: float, image_flops: float, split: str,
+               n: int) -> None:
+    """Seconds and work of making a split's features, kept with them (the encoder's fit counts with train)."""
+    fit = split == "train"
+    writer.note("extract_s", transform_s + (fit_s if fit else 0.0))
+    writer.note("encoder_fit_s", fit_s if fit else 0.0)
+    writer.note("encoder_fit_gflop", fit_flops / 1e9 if fit else 0.0)
+    writer.note("transform_gflop", image_flops * n / 1e9)
+
+
+def work(features: dict[str, CachedFeatures]) -> dict[str, float | str]:
+    """The row columns of extraction work, from the cached files ("" for files written before they were kept)."""
+    attrs = [hit.attrs for hit in features.values()]
+    if not all("transform_gflop" in a for a in attrs):
+        return {"encoder_fit_s": "", "encoder_fit_gflop": "", "extract_gflop": ""}
+    return {"encoder_fit_s": round(sum(float(a["encoder_fit_s"]) for a in attrs), 1),
+            "encoder_fit_gflop": round(sum(float(a["encoder_fit_gflop"]) for a in attrs), 1),
+            "extract_gflop": round(sum(float(a["transform_gflop"]) for a in attrs), 1)}
 
 
 def _opened(found: dict[str, CachedFeatures], cache: FeatureCache, keys: dict[str, CacheKey]):
@@ -155,8 +178,8 @@ def _transform(encoder: Encoder, images: np.ndarray, batch_size: int, desc: str)
             yield features
 
 
-def _recorded_s(found: dict[str, CachedFeatures]) -> float:
-    return sum(float(hit.attrs.get("extract_s", 0.0)) for hit in found.values())
+def _recorded_s(found: dict[str, CachedFeatures], what: str = "extract_s") -> float:
+    return sum(float(hit.attrs.get(what, 0.0)) for hit in found.values())
 
 
 def _attrs(encoder: Encoder) -> dict:

@@ -20,7 +20,7 @@ from ..probe import protocols
 from ..probe.compare import compare
 from ..probe.solver import DEFAULT_GAP, DEFAULT_GRID, ProbeConfig, certified_gaps
 from ..report import results
-from .extract import extract, layer_slices
+from .extract import extract, layer_slices, work as extraction_work
 
 
 @dataclass
@@ -132,7 +132,8 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
             "c_grid": _grid_text(probe.grid), "scale": probe.scale, **probe.recorded(),
             "val_size": val_size, "n_train": len(splits["train"]), "n_test": len(splits["test"]),
             "n_classes": len(source.classes),
-            "extract_s": round(got.extract_s, 1), "device": device_name(device), "version": __version__,
+            "extract_s": round(got.extract_s, 1), **extraction_work(got.features),
+            "device": device_name(device), "version": __version__,
             "seed": opts.seed, "peak_rss_gb": round(peak_rss_gb(), 2), "limit": opts.limit or "", **outcome,
             "command": opts.command, "commit": provenance.code_version(),
         }

@@ -54,6 +54,10 @@ class ProbeResult:
     passes: float = float("nan")  # passes over the float32 features, search and refit
     k: int | None = None  # knn: the chosen neighbour count and temperature
     t: float | None = None
+    search_s: float = float("nan")  # of fit_s: the search, and the refit (kNN: the test rows' neighbours)
+    refit_s: float = float("nan")
+    search_passes: float = float("nan")  # of passes: the search's and the refit's
+    refit_passes: float = float("nan")
 
 
 def validation_size(requested: int, n_train: int) -> int:
@@ -163,6 +167,7 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     prepared = prepare(config, fit_rows)
     walk = search_C(config, fit_rows, data.y_fit, data.X_val, data.y_val, n_classes, prepared)
     val_correct = (walk.fitted.predict(data.X_val) == data.y_val).cpu().numpy()  # validation rows, ascending
+    search_s = time.perf_counter() - start
 
     if data.whole is not None:  # the one matrix: back to raw features before the refit's standardisation
         fit_stats.undo_(data.whole)
@@ -179,7 +184,8 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     correct = _test_correct(lambda X: final.predict(all_stats.apply_(X)), test, columns, device, placement)
     test_acc = None if correct is None else float(correct.mean()) * 100.0
     return ProbeResult(walk.C, walk.accuracy, test_acc, walk.tried, fit_s, correct, val_correct, final.gap, walk.gap,
-                       passes)
+                       passes, search_s=search_s, refit_s=fit_s - search_s, search_passes=walk.passes,
+                       refit_passes=final.passes_)
 
 
 def _test_correct(predict, test: CachedFeatures | None, columns, device, placement: Placement) -> np.ndarray | None:
@@ -209,6 +215,7 @@ def _knn_full(data: Training, n_classes: int, test, config: ProbeConfig, columns
     found = knn.neighbours(fit, data.X_val, max(config.k_grid), desc="kNN: validation")
     choice = knn.choose([found], [data.y_all], data.y_val, n_classes, config.k_grid, config.t_grid)
     val_correct = (knn.predict(knn.vote(found, data.y_all, n_classes, choice.k, choice.t)) == data.y_val).cpu().numpy()
+    search_s = time.perf_counter() - start
     all_rows = data.all_rows()
     if data.whole is None:
         all_rows = knn.unit_rows(standardizer.rows(all_rows))
@@ -219,8 +226,9 @@ def _knn_full(data: Training, n_classes: int, test, config: ProbeConfig, columns
 
     correct = _test_correct(predict, test, columns, data.X_val.device, Placement(config.memory, 1.5))
     test_acc = None if correct is None else float(correct.mean()) * 100.0
-    return ProbeResult(float("nan"), choice.accuracy, test_acc, [(k, a) for k, _, a in choice.tried],
-                       time.perf_counter() - start, correct, val_correct, 0.0, 0.0, float("nan"), choice.k, choice.t)
+    fit_s = time.perf_counter() - start
+    return ProbeResult(float("nan"), choice.accuracy, test_acc, [(k, a) for k, _, a in choice.tried], fit_s, correct,
+                       val_correct, 0.0, 0.0, float("nan"), choice.k, choice.t, search_s, fit_s - search_s)
 
 
 @dataclass(frozen=True)
@@ -439,7 +447,9 @@ def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, s
     predictions = {}
     if name == "full":
         r = run_probe(train, test, val_size, seed, probe, columns)
-        row = {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(r.test_acc, 3), "draws": 1}
+        row = {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(r.test_acc, 3), "draws": 1,
+               **{key: round(getattr(r, key), 1) for key in ("search_s", "refit_s", "search_passes", "refit_passes")
+                  if np.isfinite(getattr(r, key))}}
         predictions = {"test_correct": r.test_correct, "val_correct": r.val_correct}
     else:
         setting = few_shot_setting(name, per_class, draws)

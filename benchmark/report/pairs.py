@@ -20,6 +20,7 @@ import pandas as pd
 from ..core.errors import BenchError
 from ..probe.compare import Comparison, paired_images
 from . import results
+from .rows import load_rows, whole_dataset
 
 LOSSLESS, JPEG = "cifar10-lossless", "cifar10-test1k"
 
@@ -108,7 +109,5 @@ def penalty_table(rows: pd.DataFrame, results_path) -> str:
 
 def penalty_lines(results_path: Path, encoder: str, probe: str, a: str, b: str, warn=print) -> list[str]:
     """`bench compare-data`: the paired lines for one encoder and probe."""
-    from .leaderboard import load_rows, whole_dataset
-
     rows = whole_dataset(load_rows(results_path, warn))
     return pair(rows, results_path, encoder, probe, a, b).lines(a, b)

@@ -26,6 +26,7 @@ COLUMNS = (
     "draws", "per_class", "val_size", "n_train", "n_test", "extract_s", "fit_s", "peak_rss_gb",
     "device", "version", "seed", "gap", "search_gap", "passes", "limit",
     "probe", "k", "t", "predictions", "command", "commit", "n_classes",
+    "encoder_fit_s", "encoder_fit_gflop", "extract_gflop", "search_s", "refit_s", "search_passes", "refit_passes",
 )
 KNOWN_CLASSES = {"cifar10": 10, "svhn": 10}  # rows written before n_classes was recorded
 PREDICTIONS = "predictions"  # folder beside the results file: per-image outcomes of full-protocol rows
