@@ -2,7 +2,10 @@
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -10,8 +13,64 @@ from PIL import Image
 
 from benchmark.data.datasets import CIFAR10_CLASSES
 
+HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("BENCH_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 WEIGHTS = SHARED / "pretrained" / "dcgan_code"
+
+
+class Ran(NamedTuple):
+    code: int
+    lines: list  # stderr's non-empty lines, progress bars left out
+    out: str
+    err: str
+
+
+def bench(*args, cwd=None, env=None, stdin=None, executable=None) -> Ran:
+    """`bench ARGS` in a fresh process, as a user runs it (``executable``: another install's bench script), from
+    this folder unless ``cwd`` says (so that ``conftest:Factory`` specs are found)."""
+    command = [str(executable)] if executable else [sys.executable, "-m", "benchmark.cli"]
+    proc = subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd or HERE, env=env,
+                          input=stdin)
+    lines = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
+    return Ran(proc.returncode, lines, proc.stdout, proc.stderr)
+
+
+def invoke(*args, stdin=None):
+    """`bench ARGS` in this process through the click group: click's result (exit_code, output, exception)."""
+    from click.testing import CliRunner
+
+    from benchmark.cli.commands import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True, input=stdin)
+
+
+def console(monkeypatch, capsys, *args, stdin: str = ""):
+    """`bench ARGS` in this process as the console script runs it (one-line errors, exit codes):
+    (exit code, stdout, stderr)."""
+    import io
+
+    from benchmark.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["bench", *map(str, args)])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def pytest_collection_modifyitems(config, items):
+    """``gpu`` tests skip cleanly where PyTorch sees no CUDA device."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="no CUDA device"))
 
 
 @pytest.fixture(autouse=True)
@@ -108,23 +167,12 @@ def _declare():
 
 @_declare()
 class Quadrants:
-    """Factory for a cheap 12-feature encoder (mean colour of each quadrant), for protocol tests."""
+    """Factory for the cheap 12-feature encoder (quadrants.py), for protocol tests."""
 
     def __new__(cls):
-        from benchmark.encoders.base import Encoder
+        from quadrants import MeanColour
 
-        class QuadrantColour(Encoder):
-            name = "quadrants"
-
-            @property
-            def dim(self):
-                return 12
-
-            def transform(self, images):
-                q = images.reshape(len(images), 2, 16, 2, 16, 3).mean((2, 4))
-                return (q.reshape(len(images), -1) / 127.5 - 1).astype(np.float32)
-
-        return QuadrantColour()
+        return MeanColour()
 
 
 @_declare()
@@ -147,6 +195,41 @@ class NonFinite:
                 return out
 
         return Diverged()
+
+
+@_declare()
+class Sleepy:
+    """Factory for an encoder that stops at the stage BENCH_STAGE names (fit or extract), says so (a file of that
+    name in BENCH_STAGE_DIR) and waits there, so a test can interrupt a run at a known stage whatever the
+    machine's speed."""
+
+    def __new__(cls):
+        import time
+
+        from benchmark.encoders.base import Encoder
+
+        def arrive(stage):
+            if os.environ.get("BENCH_STAGE") == stage:
+                (Path(os.environ["BENCH_STAGE_DIR"]) / stage).touch()
+                time.sleep(60)
+
+        class Waiting(Encoder):
+            name = "sleepy"
+            needs_fit = True
+
+            @property
+            def dim(self):
+                return 4
+
+            def fit(self, images, batch_size=256):
+                arrive("fit")
+                return self
+
+            def transform(self, images):
+                arrive("extract")
+                return np.zeros((len(images), 4), np.float32)
+
+        return Waiting()
 
 
 class DiskFiller:

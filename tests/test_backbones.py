@@ -7,11 +7,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from benchmark.cli import commands as cli
 from benchmark.core.errors import BenchError
 from benchmark.encoders import registry
+from conftest import invoke
 
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
 
@@ -139,12 +138,12 @@ def test_timm_missing_is_one_line(monkeypatch):
 def test_bench_run_and_encoders_listing(resnet, cifar_folder, tmp_path):
     folder, _ = resnet
     out = tmp_path / "runs.csv"
-    result = CliRunner().invoke(cli.cli, ["run", "cifar10", "--features",
+    result = invoke(*["run", "cifar10", "--features",
                                           f"torchvision:resnet18:weights={folder / 'module.pth'},size=32",
                                           "--data-dir", str(cifar_folder), "--results", str(out), "--val-size", "20"])
     assert result.exit_code == 0, result.output
     assert list(csv.DictReader(open(out)))[0]["dims"] == "512"
-    listing = CliRunner().invoke(cli.cli, ["encoders", "--verbose"])
+    listing = invoke(*["encoders", "--verbose"])
     assert "torchvision" in listing.output and "timm" in listing.output and "weights=" in listing.output
 
 
@@ -222,6 +221,7 @@ MODELS = [  # library, model, size, wrapped layout, classes in the checkpoint's 
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("library, name, size, layout, classes", MODELS, ids=[f"{m[0]}-{m[1]}" for m in MODELS])
 def test_a_checkpoint_with_its_head_loads_and_matches_the_library(library, name, size, layout, classes, tmp_path):
     """Saved with its head (1,000 or 10 classes), plain and as its codebase wraps it: the features have the width
@@ -258,7 +258,7 @@ def test_layers_are_graph_nodes_probed_layer_by_layer(cifar_folder, tmp_path):
     encoder = registry.build("torchvision:resnet18:size=32,layers=layer2,layer3.1.relu_1")
     assert encoder.dim == (128 + 256) * 16 and list(encoder.layers()) == ["layer2", "layer3.1.relu_1"]
     out = tmp_path / "runs.csv"
-    result = CliRunner().invoke(cli.cli, ["run", "cifar10", "--features", "torchvision:resnet18:size=32,layers=layer2,"
+    result = invoke(*["run", "cifar10", "--features", "torchvision:resnet18:size=32,layers=layer2,"
                                           "layer3", "--per-layer", "--data-dir", str(cifar_folder), "--results",
                                           str(out), "--val-size", "20"])
     assert result.exit_code == 0, result.output

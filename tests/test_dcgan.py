@@ -11,6 +11,7 @@ from benchmark.models.dcgan import BN_EPS, architecture
 from benchmark.encoders import dcgan as dcgan_encoders
 from benchmark.encoders import registry
 from benchmark.core.errors import BenchError
+from conftest import invoke
 
 SVHN = "svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb"
 
@@ -128,12 +129,10 @@ def test_kernel_orientation(weights_dir, monkeypatch):
 
 
 def test_samples_grid(weights_dir, tmp_path):
-    from click.testing import CliRunner
-
-    from benchmark.cli import commands as cli
-
+    
+    
     out = tmp_path / "grid.png"
-    result = CliRunner().invoke(cli.cli, ["samples", "dcgan-svhn", "--out", str(out)], standalone_mode=False)
+    result = invoke(*["samples", "dcgan-svhn", "--out", str(out)], standalone_mode=False)
     assert result.exception is None, result.output
     from PIL import Image
 

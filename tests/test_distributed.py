@@ -4,6 +4,7 @@ import os
 import socket
 
 import numpy as np
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -34,6 +35,7 @@ def _rank(rank, world, port, cache_dir):
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_extract_what_one_process_does(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,16 +3,14 @@ import math
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from benchmark.cli import commands as cli
 from benchmark.training import augment
 from benchmark.encoders import registry
 from benchmark.core.errors import BenchError
 from benchmark.models.exemplar import build_net, parse_net
 from benchmark.training.checkpoints import CHECKPOINT
 from benchmark.training.exemplar import ExemplarConfig, ExemplarTrainer
-from conftest import class_images, write_image_folder
+from conftest import class_images, invoke, write_image_folder
 
 IMAGE = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 CORNER = torch.tensor([[10, 20]])
@@ -113,7 +111,7 @@ def test_training_changes_weights_and_resume_is_exact(patches_folder, tmp_path):
 
 
 def test_a_checkpoint_loads_as_an_encoder(patches_folder, tmp_path):
-    result = CliRunner().invoke(cli.cli, ["train", "exemplar-cnn", "--data", str(patches_folder), "--classes", "12",
+    result = invoke(*["train", "exemplar-cnn", "--data", str(patches_folder), "--classes", "12",
                                           "--steps", "2", "--batch-size", "8", "--out", str(tmp_path / "run"),
                                           "--device", "cpu"])
     assert result.exit_code == 0, result.output

@@ -13,28 +13,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
-from benchmark.cli import commands as cli
 from benchmark.data.datasets import CIFAR10_CLASSES
 from benchmark.core.errors import BenchError
 from benchmark.encoders import registry
-from conftest import write_image_folder
+from conftest import bench, invoke, write_image_folder
 
 HERE = Path(__file__).resolve().parent
-
-
-def bench(*args, cwd=HERE, env=None):
-    """`bench ARGS` in a fresh process: (exit code, non-empty stderr lines)."""
-    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env)
-    return proc.returncode, [line for line in proc.stderr.replace("\r", "\n").splitlines()
-                             if line.strip() and "%|" not in line]
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli.cli, list(map(str, args)), standalone_mode=False, catch_exceptions=True)
 
 
 # ------------------------------------------------------------------ specs that would run code
@@ -43,7 +29,7 @@ def invoke(*args):
                                   "builtins:exec:source=open('{file}','w')", "shutil:rmtree:path={file}"])
 def test_hostile_module_factory_spec_runs_nothing(spec, tmp_path):
     target = tmp_path / "PWNED"
-    code, lines = bench("run", "cifar10", "--features", spec.format(file=target), "--data-dir", tmp_path)
+    code, lines, *_ = bench("run", "cifar10", "--features", spec.format(file=target), "--data-dir", tmp_path)
     assert code == 2 and len(lines) == 1 and ("refused without" in lines[0] or "no Python module" in lines[0]), lines
     assert not target.exists()
     with pytest.raises(BenchError, match="refused without importing it|no Python module"):
@@ -97,7 +83,7 @@ def disk_to_fill(tmp_path):
 
 
 def test_disk_too_small_is_refused_before_extraction(small_disk, cifar_folder, tmp_path):
-    code, lines = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
+    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
                         small_disk, "--results", tmp_path / "runs.csv")
     errors = [line for line in lines if line.startswith("error:")]
     assert code == 2 and errors == lines[-1:] and "GB free" in errors[0] and "--cache-dir" in errors[0], lines
@@ -110,7 +96,7 @@ def test_disk_filling_during_extraction_is_one_line_without_a_crash(disk_to_fill
     for split, n in (("train", 30), ("test", 10)):
         write_image_folder(data / "cifar10" / split, list(CIFAR10_CLASSES), n)
     env = dict(os.environ, BENCH_FILL=str(disk_to_fill))
-    code, lines = bench("run", "cifar10", "--features", "conftest:DiskFiller", "--data-dir", data, "--cache-dir",
+    code, lines, *_ = bench("run", "cifar10", "--features", "conftest:DiskFiller", "--data-dir", data, "--cache-dir",
                         disk_to_fill / "cache", "--results", tmp_path / "runs.csv", env=env)
     errors = [line for line in lines if line.startswith("error:")]
     assert code == 2 and errors == lines[-1:], lines  # one line, the last: no crash after it
@@ -120,14 +106,14 @@ def test_disk_filling_during_extraction_is_one_line_without_a_crash(disk_to_fill
 
 def test_cache_folder_under_a_file_is_refused_before_work(cifar_folder, tmp_path):
     (tmp_path / "plain").write_text("x")
-    code, lines = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
+    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
                         tmp_path / "plain" / "cache", "--results", tmp_path / "runs.csv")
     assert code == 2 and len(lines) == 1 and "is a file, not a folder" in lines[0], lines
     assert not (tmp_path / "runs.csv.lock").exists()
 
 
 def test_refused_runs_leave_no_lock_file(tmp_path):
-    code, lines = bench("run", "cifar10", "--features", "nope", "--results", tmp_path / "runs.csv")
+    code, lines, *_ = bench("run", "cifar10", "--features", "nope", "--results", tmp_path / "runs.csv")
     assert code == 2 and not list(tmp_path.glob("*.lock")) and not list(tmp_path.glob(".*tmp*"))
 
 
@@ -143,10 +129,10 @@ def test_resume_from_a_reshaped_checkpoint_is_one_line(tmp_path):
     name = next(k for k in state["D"] if k.endswith("weight"))
     state["D"][name] = torch.zeros(3, 3)  # the same config, a tensor of another shape
     torch.save(state, out / "checkpoint.pt")
-    code, lines = bench(*args, "--resume")
+    code, lines, *_ = bench(*args, "--resume")
     errors = [line for line in lines if line.startswith("error:")]
     assert code == 2 and errors == lines[-1:] and "does not fit this network" in errors[0], lines
-    code, lines = bench("run", "cifar10", "--features", f"dcgan:{out}", "--data-dir", tmp_path)
+    code, lines, *_ = bench("run", "cifar10", "--features", f"dcgan:{out}", "--data-dir", tmp_path)
     assert code == 2 and len(lines) == 1 and "does not fit this network" in lines[0], lines
 
 
@@ -156,7 +142,7 @@ def test_odd_images_are_counted_in_one_line_and_strict_refuses_them(cifar_folder
     Image.fromarray(np.zeros((64, 64), np.uint8), mode="L").save(cifar_folder / "cifar10" / "train" / "ship" / "odd.png")
     Image.fromarray(np.zeros((32, 32, 4), np.uint8), mode="RGBA").save(cifar_folder / "cifar10" / "train" / "cat" / "a.png")
     (cifar_folder / "cifar10" / "train" / "stray.jpg").write_bytes(b"not here")
-    code, lines = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
+    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
                         tmp_path / "cache", "--results", tmp_path / "runs.csv", "--val-size", "20")
     notes = [line for line in lines if "converted 2 images" in line]
     assert code == 0 and len(notes) == 1, lines
@@ -165,7 +151,7 @@ def test_odd_images_are_counted_in_one_line_and_strict_refuses_them(cifar_folder
     again = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
                   tmp_path / "cache", "--results", tmp_path / "runs.csv", "--val-size", "20")[1]
     assert any("converted 2 images" in line for line in again)  # said again when read from the cache
-    code, lines = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
+    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
                         tmp_path / "cache", "--results", tmp_path / "strict.csv", "--strict")
     errors = [line for line in lines if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "--strict refuses them" in errors[0]
@@ -226,10 +212,10 @@ def _lie(path: Path, how: str) -> None:
 def test_cache_files_that_lie_are_named_and_rebuilt(how, cifar_folder, tmp_path):
     args = ["run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir", tmp_path / "cache",
             "--results", tmp_path / "runs.csv", "--val-size", "20"]
-    assert bench(*args)[0] == 0
+    assert bench(*args, cwd=HERE).code == 0
     train = max((tmp_path / "cache" / "features").glob("*.h5"), key=lambda f: f.stat().st_size)  # 120 rows > 40
     _lie(train, how)
-    code, lines = bench(*args)
+    code, lines, *_ = bench(*args)
     assert code == 0 and any(f"ignoring cache file {train}" in line for line in lines), lines
     rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
     assert rows[0]["test_acc"] == rows[1]["test_acc"]  # rebuilt, not trusted
@@ -291,6 +277,7 @@ def capped_bench(args, limit, env, cwd=HERE):
     return lines[-1]
 
 
+@pytest.mark.slow
 def test_every_write_site_fails_in_one_line_and_leaves_nothing(cifar_folder, tmp_path):
     """Every file the project writes, failed in turn by capping file size in a child process (the write that
     would pass the cap fails with EFBIG, in Python or inside HDF5, torch or PIL): each outcome is success or
@@ -385,7 +372,7 @@ def test_a_checkpoint_that_is_not_a_file_of_tensors_is_named(target, tmp_path):
 
 
 def test_non_finite_features_are_refused_before_the_cache(cifar_folder, tmp_path):
-    code, lines = bench("run", "cifar10", "--features", "conftest:NonFinite", "--data-dir", cifar_folder,
+    code, lines, *_ = bench("run", "cifar10", "--features", "conftest:NonFinite", "--data-dir", cifar_folder,
                         "--cache-dir", tmp_path / "cache", "--results", tmp_path / "runs.csv")
     assert code == 2 and len([l for l in lines if l.startswith("error:")]) == 1, lines
     assert "features of images 0..119" in lines[-1] and "NaN or infinite" in lines[-1], lines
@@ -404,12 +391,12 @@ def test_knn_settings_mean_the_same_everywhere(cifar_folder, tmp_path):
     for bad in (KNN(k=1000), KNN(t=float("inf")), KNN(t=0), KNN(k=0)):
         with pytest.raises(ValueError, match="k=1000 neighbours asked for|must be a positive"):
             bad.fit(X, y)
-    code, lines = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
+    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
                         tmp_path / "cache", "--results", tmp_path / "runs.csv", "--probe", "knn:k=100000")
     errors = [line for line in lines if line.startswith("error:")]
     assert code == 2 and errors == lines[-1:] and "k=100000 neighbours asked for" in errors[0], lines
     assert not (tmp_path / "cache" / "features").exists() and not (tmp_path / "runs.csv").exists()
-    code, lines = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
+    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
                         tmp_path / "cache", "--results", tmp_path / "runs.csv", "--probe", "knn:t=1e-4", "--val-size",
                         "20")
     assert code == 0 and any("searching k in 10, 20, 50" in line for line in lines), lines
@@ -465,7 +452,7 @@ def test_damaged_predictions_are_one_line_in_compare_data(damage, tmp_path):
             writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
-    code, lines = bench("compare-data", "--features", "pixels", "--results", out)
+    code, lines, *_ = bench("compare-data", "--features", "pixels", "--results", out)
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:"), lines
     assert ("damaged predictions file" in lines[0] and victim.name in lines[0]) or "not a file of its" in lines[0]
 
@@ -477,7 +464,7 @@ def test_pretrained_list_fails_on_a_bad_hash(tmp_path):
     folder = tmp_path / entry.folder
     folder.mkdir()
     (folder / entry.files()[0].name).write_bytes(b"not the weights")
-    code, lines = bench("pretrained", "list", "--weights-dir", tmp_path)
+    code, lines, *_ = bench("pretrained", "list", "--weights-dir", tmp_path)
     assert code == 2 and "fails its hash" in lines[-1] and entry.files()[0].name in lines[-1], lines
 
 

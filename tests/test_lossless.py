@@ -8,13 +8,12 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from benchmark.cli import commands as cli
 from benchmark.core.files import git_blob_sha1
 from benchmark.data import datasets
 from benchmark.data.datasets import CIFAR10_CLASSES
+from conftest import invoke
 
 TEST_COUNTS = [95, 105] * 5  # the first 1,000 test images per class: uneven, as in the real batch
 
@@ -150,7 +149,7 @@ def test_test1k_names_the_same_test_images(lossless_root, tmp_path, monkeypatch)
 
 def test_full_rows_store_their_predictions(lossless_root, tmp_path):
     out = tmp_path / "results" / "runs.csv"
-    result = CliRunner().invoke(cli.cli, ["run", "cifar10-lossless", "--features", "pixels", "--data-dir",
+    result = invoke(*["run", "cifar10-lossless", "--features", "pixels", "--data-dir",
                                           str(lossless_root), "--results", str(out), "--limit", "3000"])
     assert result.exit_code == 0, result.output
     row = list(csv.DictReader(open(out)))[-1]
@@ -176,12 +175,12 @@ def test_compare_data_pairs_stored_predictions(tmp_path):
                "n_test": 1000, "dims": 3072, "draws": 1, "layer": ""}
         row["predictions"] = results.save_predictions(out, row, {"test_correct": test, "val_correct": val})
         results.append(row, out)
-    result = CliRunner().invoke(cli.cli, ["compare-data", "--features", "pixels", "--results", str(out)])
+    result = invoke(*["compare-data", "--features", "pixels", "--results", str(out)])
     assert result.exit_code == 0, result.output
     expected = (truth["cifar10-lossless"][1].mean() - truth["cifar10-test1k"][1].mean()) * 100
     assert f"difference {expected:+.2f}" in result.output
     rows = leaderboard.whole_dataset(leaderboard.load_rows(out))
     table = pairs.penalty_table(rows, out)
     assert "`pixels`" in table and f"{expected:+.2f} [" in table
-    missing = CliRunner().invoke(cli.cli, ["compare-data", "--features", "kmeans", "--results", str(out)])
+    missing = invoke(*["compare-data", "--features", "kmeans", "--results", str(out)])
     assert missing.exit_code != 0 and "no full-protocol svm row of kmeans" in str(missing.exception or missing.output)

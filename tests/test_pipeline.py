@@ -3,9 +3,7 @@ import csv
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from benchmark.cli import commands as cli
 from benchmark.data.cache import FeatureCache
 from benchmark.data.split import Split
 from benchmark.encoders import registry
@@ -13,7 +11,7 @@ from benchmark.encoders.pixels import Pixels
 from benchmark.core.errors import BenchError
 from benchmark.pipeline.extract import extract
 from benchmark.probe import ProbeConfig, run_probe, validation_split
-from conftest import class_images
+from conftest import class_images, invoke
 
 
 def splits(n_train=200, n_test=50):
@@ -171,9 +169,6 @@ def test_spec_parsing_and_unknown_encoder():
     assert registry.build("test_pipeline:Exploding").name == "pixels"
 
 
-def invoke(*args):
-    result = CliRunner().invoke(cli.cli, list(args), standalone_mode=False, catch_exceptions=True)
-    return result
 
 
 def test_cli_run_writes_a_row_and_reuses_cache(cifar_folder, tmp_path):
@@ -351,7 +346,7 @@ def test_results_file_with_older_columns_is_migrated(tmp_path):
 
 def test_leaderboard_tabulates_speed_targets_variants_and_budgets(tmp_path):
     from benchmark.core.files import append_csv
-    from benchmark.report import document, results, rows as leaderboard
+    from benchmark.report import document, results
 
     folder = tmp_path / "results"
     common = {"dataset": "cifar10", "data_variant": "jpeg-q75-copy", "protocol": "full", "dims": 12288, "C": 1e-4,

@@ -6,7 +6,6 @@ import csv
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -14,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from benchmark.cli import commands as cli
+from conftest import invoke
 from benchmark.probe import KNN, L2SVM, LogReg, knn
 from benchmark.probe.logreg import LogRegSolver, certify, objective
 from benchmark.probe.operand import Spectrum
@@ -101,8 +100,6 @@ def test_knn_ties_break_by_training_index():
     assert found.index.tolist() == [[0, 4, 1], [1, 5, 0]]
 
 
-def invoke(*args):
-    return CliRunner().invoke(cli.cli, list(args), standalone_mode=False, catch_exceptions=True)
 
 
 @pytest.mark.parametrize("probe", ["logreg", "knn", "knn:k=10,t=0.07", "logreg:c=0.001"])

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from benchmark.cli import commands as cli
 from benchmark.pipeline.reproduce import command_args
 from benchmark.report import rows as leaderboard
+from conftest import invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "runs.txt"
@@ -44,7 +44,7 @@ def test_every_listed_command_parses(line, monkeypatch):
 
 
 def run_pixels(cifar_folder, out):
-    result = CliRunner().invoke(cli.cli, ["run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder),
+    result = invoke(*["run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder),
                                           "--results", str(out), "--val-size", "20"])
     assert result.exit_code == 0, result.output
 

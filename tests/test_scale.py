@@ -94,6 +94,7 @@ def _rank(rank, world, port, paths, out):
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("world", [2, 3])
 def test_torchrun_processes_give_the_one_process_row(world, cached, tmp_path):
     """Each process holds its share of the rows (3 processes: uneven shares); sums are all-reduced, kNN's
@@ -113,6 +114,7 @@ def test_torchrun_processes_give_the_one_process_row(world, cached, tmp_path):
         assert_same(sharded[name], one[name])
 
 
+@pytest.mark.slow
 def test_bench_run_under_torchrun_writes_the_one_process_row(cifar_folder, tmp_path):
     base = ["run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--val-size", "20",
             "--cache-dir", str(tmp_path / "cache")]

@@ -6,14 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from click.testing import CliRunner
 
-from benchmark.cli import commands as cli
 from benchmark.encoders import registry
 from benchmark.core.errors import BenchError
 from benchmark.training.checkpoints import CHECKPOINT
 from benchmark.training.dcgan import TrainConfig, Trainer
-from conftest import class_images, write_image_folder
+from conftest import class_images, invoke, write_image_folder
 
 IMAGES = class_images(8)[0]  # 80 images, 32x32
 
@@ -120,13 +118,12 @@ def test_cli_train_and_resume(tmp_path):
     out = tmp_path / "run"
     args = ["train", "dcgan", "--data", f"folder:{tmp_path / 'imgs'}", "--out", str(out), "--epochs", "1",
             "--batch-size", "8", "--device", "cpu"]
-    result = CliRunner().invoke(cli.cli, args, standalone_mode=False)
+    result = invoke(*args)
     assert result.exception is None, result.output
     assert (out / CHECKPOINT).is_file() and (out / "samples.png").is_file()
-    again = CliRunner().invoke(cli.cli, args, standalone_mode=False)
+    again = invoke(*args)
     assert isinstance(again.exception, BenchError) and "--resume" in str(again.exception)
-    more = CliRunner().invoke(cli.cli, args[:-4] + ["--epochs", "2", "--batch-size", "8", "--resume"],
-                              standalone_mode=False)
+    more = invoke(*args[:-4], "--epochs", "2", "--batch-size", "8", "--resume")
     assert isinstance(more.exception, BenchError)  # epochs differ from the checkpoint's config
 
 
@@ -139,7 +136,7 @@ def test_export_adds_a_verified_registry_entry(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "MANIFEST", manifest)
     monkeypatch.setattr(pretrained, "PROJECT_DIR", manifest.parent)
     Trainer(config(), IMAGES, tmp_path / "run").fit(epochs=1)
-    result = CliRunner().invoke(cli.cli, ["pretrained", "export", str(tmp_path / "run"), "--name", "toy-small",
+    result = invoke(*["pretrained", "export", str(tmp_path / "run"), "--name", "toy-small",
                                           "--title", "a toy"], standalone_mode=False)
     assert result.exception is None, result.output
     meta = pretrained.entry("toy-small").meta
@@ -157,7 +154,7 @@ def test_export_adds_a_verified_registry_entry(tmp_path, monkeypatch):
 def test_throughput_command_appends_rows(tmp_path):
     out = tmp_path / "speed.csv"
     for _ in range(2):
-        result = CliRunner().invoke(cli.cli, ["train", "throughput", "--arch", "small", "--steps", "1", "--device", "cpu",
+        result = invoke(*["train", "throughput", "--arch", "small", "--steps", "1", "--device", "cpu",
                                               "--out", str(out)], standalone_mode=False)
         assert result.exception is None, result.output
     rows = list(csv.DictReader(out.open()))

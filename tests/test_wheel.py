@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import bench
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,24 +37,26 @@ def venv(tmp_path_factory):
     return work / "venv"
 
 
-def bench(venv, *args, cwd):
+def installed(venv, *args, cwd):
+    """The wheel's own bench script, with nothing of this checkout on the path."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BENCH_WEIGHTS_DIR")}
-    return subprocess.run([str(venv / "bin" / "bench"), *args], capture_output=True, text=True, cwd=cwd, env=env)
+    return bench(*args, cwd=cwd, env=env, executable=venv / "bin" / "bench")
 
 
+@pytest.mark.slow
 def test_the_installed_wheel_lists_encoders_and_models_and_runs(venv, cifar_folder, tmp_path):
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import benchmark; print(benchmark.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, env={"PATH": os.environ["PATH"]})
     assert str(venv) in where.stdout, where.stdout + where.stderr  # the wheel's copy, not the checkout
 
-    listing = bench(venv, "encoders", cwd=tmp_path)
-    assert listing.returncode == 0 and "dcgan-imagenet" in listing.stdout and "exemplar-cnn-small" in listing.stdout
+    listing = installed(venv, "encoders", cwd=tmp_path)
+    assert listing.code == 0 and "dcgan-imagenet" in listing.out and "exemplar-cnn-small" in listing.out
 
-    models = bench(venv, "pretrained", "list", cwd=tmp_path)
-    assert models.returncode == 0, models.stderr
-    assert "dcgan-tinyimagenet-small" in models.stdout and "1 verified" in models.stdout  # the wheel carries its weights
+    models = installed(venv, "pretrained", "list", cwd=tmp_path)
+    assert models.code == 0, models.err
+    assert "dcgan-tinyimagenet-small" in models.out and "1 verified" in models.out  # the wheel carries its weights
 
-    run = bench(venv, "run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--val-size", "20",
+    run = installed(venv, "run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--val-size", "20",
                 cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert "cifar10 | pixels | full | svm | test" in run.stdout and Path(os.environ["BENCH_RESULTS"]).is_file()
+    assert run.code == 0, run.err
+    assert "cifar10 | pixels | full | svm | test" in run.out and Path(os.environ["BENCH_RESULTS"]).is_file()

@@ -250,3 +250,35 @@ def reproduce(results_path, position, dataset, encoder, protocol, probe, data_va
         click.echo(line)
     if not outcome.lines()[-1].startswith("reproduced"):
         raise SystemExit(1)
+
+
+@cli.command()
+@features
+@options.data_options
+@click.option("--rows", "n_rows", default=10_000, show_default=True, type=click.IntRange(min=50),
+              help="Cached training rows the checks use (a stratified, seeded subset).")
+@click.option("--c", "C", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="logreg's C for the objective check (the headline search's choice).")
+@options.beside_results("probe-parity.csv", "CSV the checks are appended to, each as it completes.")
+def parity(spec, data_dir, cache_dir, weights_dir, n_rows, C, out):
+    """The probes against their references on cached CIFAR-10 rows: logreg's objective against lbfgs run to
+    tol 1e-10, kNN's predictions against a float64 brute force at every (k, T)."""
+    from ..pipeline.run import features as extract_features
+    from ..probe.parity import parity as check
+
+    opts = _options(data_dir, cache_dir, weights_dir, "auto")
+    _, _, encoder, got = extract_features("cifar10", spec, opts, log=log)
+    check(got.features["train"], encoder.spec, n_rows, C, Path(out), log=click.echo)
+
+
+@cli.command()
+@click.option("--old", required=True, help="The commit whose path the new one is timed against.")
+@click.option("--case", "groups", multiple=True, type=click.Choice(["headline", "logreg", "knn", "kmeans"]),
+              default=("headline",), show_default=True, help="Which targets to time (repeatable).")
+@options.beside_results("timings.csv", "CSV the timings are appended to.")
+def timings(old, groups, out):
+    """Time speed targets on the old commit and on this checkout, side by side in one invocation (each path on a
+    cold cache of its own, CIFAR-10 from BENCH_DATA_DIR): run it on a quiet machine."""
+    from ..pipeline.timings import timings as measure
+
+    measure(old, list(groups), Path(out), log=click.echo)

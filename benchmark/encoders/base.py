@@ -128,7 +128,7 @@ def check_images(images, size: int | None, who: str) -> None:
                          "pass images.cpu().numpy() for a tensor")
     shape = tuple(images.shape)
     if images.ndim != 4 or shape[-1] != 3:
-        hint = (f"channels first: pass images.transpose(0, 2, 3, 1)" if images.ndim == 4 and shape[1] == 3
+        hint = ("channels first: pass images.transpose(0, 2, 3, 1)" if images.ndim == 4 and shape[1] == 3
                 else "one image needs images[None]" if images.ndim == 3 else "RGB images, channels last")
         raise InputError(f"{who}: expects images of shape (N, H, W, 3), got {shape}; {hint}")
     if images.dtype != np.uint8:
