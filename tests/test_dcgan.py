@@ -129,10 +129,8 @@ def test_kernel_orientation(weights_dir, monkeypatch):
 
 
 def test_samples_grid(weights_dir, tmp_path):
-    
-    
     out = tmp_path / "grid.png"
-    result = invoke(*["samples", "dcgan-svhn", "--out", str(out)], standalone_mode=False)
+    result = invoke("samples", "dcgan-svhn", "--out", out)
     assert result.exception is None, result.output
     from PIL import Image
 

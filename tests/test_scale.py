@@ -121,9 +121,9 @@ def test_bench_run_under_torchrun_writes_the_one_process_row(cifar_folder, tmp_p
     one = subprocess.run([sys.executable, "-m", "benchmark.cli", *base, "--results", str(tmp_path / "one.csv")],
                          capture_output=True, text=True)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-                          "0", "-m", "benchmark.cli", *base, "--results", str(tmp_path / "two.csv")],
-                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "benchmark.cli", *base, "--results", str(tmp_path / "two.csv")],
+                         capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert two.returncode == 0, two.stderr[-2000:]
     import csv
 

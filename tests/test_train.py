@@ -136,8 +136,7 @@ def test_export_adds_a_verified_registry_entry(tmp_path, monkeypatch):
     monkeypatch.setattr(pretrained, "MANIFEST", manifest)
     monkeypatch.setattr(pretrained, "PROJECT_DIR", manifest.parent)
     Trainer(config(), IMAGES, tmp_path / "run").fit(epochs=1)
-    result = invoke(*["pretrained", "export", str(tmp_path / "run"), "--name", "toy-small",
-                                          "--title", "a toy"], standalone_mode=False)
+    result = invoke("pretrained", "export", tmp_path / "run", "--name", "toy-small", "--title", "a toy")
     assert result.exception is None, result.output
     meta = pretrained.entry("toy-small").meta
     assert meta["encoder"] == "dcgan" and meta["training"]["epochs"] == 1 and "cpu" in meta["training"]["machine"]
@@ -154,8 +153,7 @@ def test_export_adds_a_verified_registry_entry(tmp_path, monkeypatch):
 def test_throughput_command_appends_rows(tmp_path):
     out = tmp_path / "speed.csv"
     for _ in range(2):
-        result = invoke(*["train", "throughput", "--arch", "small", "--steps", "1", "--device", "cpu",
-                                              "--out", str(out)], standalone_mode=False)
+        result = invoke("train", "throughput", "--arch", "small", "--steps", "1", "--device", "cpu", "--out", out)
         assert result.exception is None, result.output
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 2 and float(rows[0]["trainer_img_s"]) > 0 and float(rows[0]["plain_img_s"]) > 0

@@ -33,6 +33,7 @@ BLOCK = 512  # queries per block
 MARGIN = 32  # extra candidates per query, re-scored in float64
 RESCORE = 8  # queries per float64 re-scoring step (8 x 232 candidate rows of 12,288 floats: 180 MB in float64)
 ROW_BLOCK = 4096  # rows per block when normalising
+FAST_SURE = 0.5  # bfloat16 candidates are kept when at least this share of the first query block is sure
 UNIT_ROUNDING = {torch.bfloat16: 2.0 ** -8, torch.float32: 2.0 ** -24}
 
 
@@ -100,13 +101,20 @@ def neighbours(train, queries: torch.Tensor, k: int, fast: bool | None = None,
 
 
 def _search(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool, desc) -> Neighbours:
-    """The exact top k of one in-memory block of training rows, query block by query block."""
+    """The exact top k of one in-memory block of training rows, query block by query block.
+
+    bfloat16 candidates pay only where most queries' k-th neighbour stands clear of the candidates left out by
+    the rounding bound; at large k in a crowded neighbourhood it rarely does, and every unsure query costs a
+    float32 pass besides. So the first query block decides: if fewer than ``FAST_SURE`` of its queries were sure,
+    the rest go straight to float32."""
     rough = torch.bfloat16 if fast and len(train) > k + MARGIN else torch.float32
     low = train.to(rough) if rough != train.dtype else train
     sims, idx = [], []
     for i in bar(range(0, len(queries), BLOCK), desc=desc, unit="block", disable=desc is None):
         q = queries[i:i + BLOCK]
         s, j, sure = _candidates(train, low, q, k)
+        if i == 0 and low is not train and float(sure.float().mean()) < FAST_SURE:
+            low = train  # bfloat16 does not pay here: float32 candidates from now on
         for rung in (train, None):  # the queries rounding left unsure, one rung up: float32, then float64
             unsure = ~sure
             if not unsure.any():
