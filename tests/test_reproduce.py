@@ -132,3 +132,17 @@ def test_a_users_runs_never_touch_the_projects_record(cifar_folder, tmp_path):
     mine = tmp_path / "home" / ".local" / "share" / "bench" / "results"
     assert (mine / "runs.csv").is_file() and (mine / "leaderboard.md").is_file()
     assert status() == before
+
+
+def test_no_figure_is_typed_by_hand_in_the_documents():
+    """Measured figures come from results/ by a command: outside the generated sections, BENCHMARKS.md and README.md
+    state no measured percentages, speed-ups or timings (settings such as a 95% interval are not measurements)."""
+    import re
+
+    measured = re.compile(r"\d+\.\d+\s*(%|points?|x\b|s\b)|\b\d+(\.\d+)?x faster|±\s*\d")
+    for name in ("BENCHMARKS.md", "README.md"):
+        text = (ROOT / name).read_text()
+        prose = re.sub(r"<!-- bench:([a-z0-9-]+):start -->.*?<!-- bench:\1:end -->", "", text, flags=re.S)
+        prose = re.sub(r"```.*?```", "", prose, flags=re.S)  # commands and their sample output
+        typed = [line for line in prose.splitlines() if measured.search(line)]
+        assert not typed, f"{name}: figures typed by hand: {typed[:3]}"

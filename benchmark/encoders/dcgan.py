@@ -11,11 +11,9 @@ float32, with batchnorm statistics summed in float64; images go through in micro
 than mapped and zeroed afresh each batch.
 
 The batchnorm estimate's default, a seeded sample of 10,000 training images estimated layer
-by layer, was chosen by measurement (``scripts/extraction-variants.sh``, CIFAR-10
-``layers=1-4``, full protocol): all 50,000 images layer by layer in float32 scored 75.90%
-test, in bfloat16 75.94%, all images in one pass 75.89%, a 10,000-image sample 75.93%, all
-within 0.1 point; the sample makes extraction (batchnorm included) about 2x faster than
-all images layer by layer. ``bn_images=all`` gives the estimate the paper's code used.
+by layer, was chosen by measurement (``bench record extraction-variants``, its table in
+BENCHMARKS.md): on CIFAR-10 ``layers=1-4`` it scores as all images do, for a fraction of the work.
+``bn_images=all`` gives the estimate the paper's code used.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from ..document import Report, section
 
 
 def parity_table(path: Path) -> str:
-    """``scripts/probe-parity.py``: the new probes against their references, latest row per check."""
+    """``bench parity``: the new probes against their references, latest row per check."""
     if not Path(path).is_file():
         return ""
     rows = pd.read_csv(path).sort_values("time").groupby("check", as_index=False).tail(1)

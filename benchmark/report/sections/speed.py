@@ -11,7 +11,7 @@ from ..rows import gap, load_rows
 
 
 def speed_table(path: Path) -> str:
-    """``scripts/timings.py``: old and new path per speed target, from the latest invocation."""
+    """``bench timings``: old and new path per speed target, from the latest invocation."""
     rows = pd.read_csv(path)
     rows = rows[rows.time.isin(rows[rows.path == "new"].time.tail(1))
                 | rows.time.isin(rows[rows.path == "old"].time.tail(1))]
@@ -28,12 +28,12 @@ def speed_table(path: Path) -> str:
     })
     commits = f"old `{old.commit.iloc[0]}`, new `{new.commit.iloc[0]}`" if len(old) else f"new `{new.commit.iloc[0]}`"
     return (table.to_markdown(index=False, disable_numparse=True) +
-            f"\n\nMeasured {new.time.iloc[0]} by `scripts/timings.py` ({commits}; 1-minute load "
+            f"\n\nMeasured {new.time.iloc[0]} by `bench timings` ({commits}; 1-minute load "
             f"{new.load_1min.iloc[0]:.2f} at the start).\n")
 
 
 def variants_table(path: Path) -> str:
-    """``scripts/extraction-variants.sh``: the headline's extraction options against accuracy and time."""
+    """``bench record extraction-variants``: the headline's extraction options against accuracy and time."""
     rows = load_rows(path)
     rows = rows.sort_values("time").groupby("encoder", as_index=False).tail(1).sort_values("time")
     table = pd.DataFrame({
