@@ -1,6 +1,10 @@
 """Shared fixtures: small datasets written in each real format, and the optional ../shared folder."""
 
 import os
+
+# One thread per test process (and every process it starts): the tests' matrices are small, and OpenMP's
+# spinning threads slow a run tenfold or more on a machine whose cores something else is using.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pickle
 import subprocess
 import sys
@@ -31,8 +35,12 @@ def bench(*args, cwd=None, env=None, stdin=None, executable=None) -> Ran:
     command = [str(executable)] if executable else [sys.executable, "-m", "benchmark.cli"]
     proc = subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd or HERE, env=env,
                           input=stdin)
-    lines = [line for line in proc.stderr.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
-    return Ran(proc.returncode, lines, proc.stdout, proc.stderr)
+    return Ran(proc.returncode, _lines(proc.stderr), proc.stdout, proc.stderr)
+
+
+def _lines(stderr: str) -> list[str]:
+    """Standard error's non-empty lines, progress bars left out."""
+    return [line for line in stderr.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
 
 
 def invoke(*args, stdin=None):
@@ -44,9 +52,9 @@ def invoke(*args, stdin=None):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True, input=stdin)
 
 
-def console(monkeypatch, capsys, *args, stdin: str = ""):
-    """`bench ARGS` in this process as the console script runs it (one-line errors, exit codes):
-    (exit code, stdout, stderr)."""
+def console(monkeypatch, capsys, *args, stdin: str = "") -> Ran:
+    """`bench ARGS` in this process as the console script runs it (one-line errors, exit codes): what ``bench``
+    returns, without a fresh interpreter's start-up (for runs that need no process of their own)."""
     import io
 
     from benchmark.cli import main
@@ -59,7 +67,7 @@ def console(monkeypatch, capsys, *args, stdin: str = ""):
     except SystemExit as exc:
         code = exc.code
     out = capsys.readouterr()
-    return code, out.out, out.err
+    return Ran(code, _lines(out.err), out.out, out.err)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,8 +1,6 @@
 """torchvision:NAME and timm:NAME encoders from a checkpoint file: prefixes, layouts, bad and hostile files."""
 
 import csv
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -10,7 +8,7 @@ import torch
 
 from benchmark.core.errors import BenchError
 from benchmark.encoders import registry
-from conftest import invoke
+from conftest import console, invoke
 
 IMAGES = np.random.default_rng(0).integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
 
@@ -106,13 +104,11 @@ def test_bad_checkpoints_and_options_are_one_line(case, message, tmp_path):
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-def test_a_bad_checkpoint_through_bench_is_one_line(tmp_path):
+def test_a_bad_checkpoint_through_bench_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "w.pt").write_bytes(b"not a checkpoint")
-    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "cifar10", "--features",
-                           f"torchvision:resnet18:weights={tmp_path / 'w.pt'}", "--data-dir", str(tmp_path)],
-                          capture_output=True, text=True)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and "neither a PyTorch checkpoint" in lines[0], proc.stderr
+    code, lines, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features",
+                                  f"torchvision:resnet18:weights={tmp_path / 'w.pt'}", "--data-dir", tmp_path)
+    assert code == 2 and len(lines) == 1 and "neither a PyTorch checkpoint" in lines[0], err
 
 
 def test_a_pickle_payload_in_a_pth_never_runs(tmp_path, capfd):

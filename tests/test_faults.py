@@ -18,7 +18,7 @@ from PIL import Image
 from benchmark.data.datasets import CIFAR10_CLASSES
 from benchmark.core.errors import BenchError
 from benchmark.encoders import registry
-from conftest import bench, invoke, write_image_folder
+from conftest import bench, console, invoke, write_image_folder
 
 HERE = Path(__file__).resolve().parent
 
@@ -104,16 +104,18 @@ def test_disk_filling_during_extraction_is_one_line_without_a_crash(disk_to_fill
     assert not [p for p in (disk_to_fill / "cache" / "features").iterdir()], "a half-written feature file remains"
 
 
-def test_cache_folder_under_a_file_is_refused_before_work(cifar_folder, tmp_path):
+def test_cache_folder_under_a_file_is_refused_before_work(cifar_folder, tmp_path, monkeypatch, capsys):
     (tmp_path / "plain").write_text("x")
-    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
-                        tmp_path / "plain" / "cache", "--results", tmp_path / "runs.csv")
+    code, lines, *_ = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir",
+                              cifar_folder, "--cache-dir", tmp_path / "plain" / "cache", "--results",
+                              tmp_path / "runs.csv")
     assert code == 2 and len(lines) == 1 and "is a file, not a folder" in lines[0], lines
     assert not (tmp_path / "runs.csv.lock").exists()
 
 
-def test_refused_runs_leave_no_lock_file(tmp_path):
-    code, lines, *_ = bench("run", "cifar10", "--features", "nope", "--results", tmp_path / "runs.csv")
+def test_refused_runs_leave_no_lock_file(tmp_path, monkeypatch, capsys):
+    code, lines, *_ = console(monkeypatch, capsys, "run", "cifar10", "--features", "nope", "--results",
+                              tmp_path / "runs.csv")
     assert code == 2 and not list(tmp_path.glob("*.lock")) and not list(tmp_path.glob(".*tmp*"))
 
 
@@ -138,21 +140,23 @@ def test_resume_from_a_reshaped_checkpoint_is_one_line(tmp_path):
 
 # ------------------------------------------------------------------ images
 
-def test_odd_images_are_counted_in_one_line_and_strict_refuses_them(cifar_folder, tmp_path):
+def test_odd_images_are_counted_in_one_line_and_strict_refuses_them(cifar_folder, tmp_path, monkeypatch, capsys):
     Image.fromarray(np.zeros((64, 64), np.uint8), mode="L").save(cifar_folder / "cifar10" / "train" / "ship" / "odd.png")
     Image.fromarray(np.zeros((32, 32, 4), np.uint8), mode="RGBA").save(cifar_folder / "cifar10" / "train" / "cat" / "a.png")
     (cifar_folder / "cifar10" / "train" / "stray.jpg").write_bytes(b"not here")
-    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
-                        tmp_path / "cache", "--results", tmp_path / "runs.csv", "--val-size", "20")
+    code, lines, *_ = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir",
+                              cifar_folder, "--cache-dir", tmp_path / "cache", "--results", tmp_path / "runs.csv",
+                              "--val-size", "20")
     notes = [line for line in lines if "converted 2 images" in line]
     assert code == 0 and len(notes) == 1, lines
     assert "64x64 -> 32x32" in notes[0] and "RGBA -> RGB" in notes[0] and "L -> RGB" in notes[0]
     assert any("ignored 1 file outside the class folders, e.g. stray.jpg" in line for line in lines)
-    again = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
-                  tmp_path / "cache", "--results", tmp_path / "runs.csv", "--val-size", "20")[1]
+    again = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+                    "--cache-dir", tmp_path / "cache", "--results", tmp_path / "runs.csv", "--val-size", "20")[1]
     assert any("converted 2 images" in line for line in again)  # said again when read from the cache
-    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
-                        tmp_path / "cache", "--results", tmp_path / "strict.csv", "--strict")
+    code, lines, *_ = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir",
+                              cifar_folder, "--cache-dir", tmp_path / "cache", "--results", tmp_path / "strict.csv",
+                              "--strict")
     errors = [line for line in lines if line.startswith("error:")]
     assert code == 2 and len(errors) == 1 and "--strict refuses them" in errors[0]
     assert not (tmp_path / "strict.csv").exists()
@@ -209,13 +213,13 @@ def _lie(path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["narrow", "unchecked"])
-def test_cache_files_that_lie_are_named_and_rebuilt(how, cifar_folder, tmp_path):
+def test_cache_files_that_lie_are_named_and_rebuilt(how, cifar_folder, tmp_path, monkeypatch, capsys):
     args = ["run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir", tmp_path / "cache",
             "--results", tmp_path / "runs.csv", "--val-size", "20"]
-    assert bench(*args, cwd=HERE).code == 0
+    assert console(monkeypatch, capsys, *args).code == 0
     train = max((tmp_path / "cache" / "features").glob("*.h5"), key=lambda f: f.stat().st_size)  # 120 rows > 40
     _lie(train, how)
-    code, lines, *_ = bench(*args)
+    code, lines, *_ = console(monkeypatch, capsys, *args)
     assert code == 0 and any(f"ignoring cache file {train}" in line for line in lines), lines
     rows = list(csv.DictReader(open(tmp_path / "runs.csv")))
     assert rows[0]["test_acc"] == rows[1]["test_acc"]  # rebuilt, not trusted
@@ -371,15 +375,15 @@ def test_a_checkpoint_that_is_not_a_file_of_tensors_is_named(target, tmp_path):
         assert "\n" not in str(raised.value) and str(path) in str(raised.value)
 
 
-def test_non_finite_features_are_refused_before_the_cache(cifar_folder, tmp_path):
-    code, lines, *_ = bench("run", "cifar10", "--features", "conftest:NonFinite", "--data-dir", cifar_folder,
-                        "--cache-dir", tmp_path / "cache", "--results", tmp_path / "runs.csv")
+def test_non_finite_features_are_refused_before_the_cache(cifar_folder, tmp_path, monkeypatch, capsys):
+    code, lines, *_ = console(monkeypatch, capsys, "run", "cifar10", "--features", "conftest:NonFinite", "--data-dir",
+                              cifar_folder, "--cache-dir", tmp_path / "cache", "--results", tmp_path / "runs.csv")
     assert code == 2 and len([l for l in lines if l.startswith("error:")]) == 1, lines
     assert "features of images 0..119" in lines[-1] and "NaN or infinite" in lines[-1], lines
     assert not list((tmp_path / "cache" / "features").glob("*")) and not (tmp_path / "runs.csv").exists()
 
 
-def test_knn_settings_mean_the_same_everywhere(cifar_folder, tmp_path):
+def test_knn_settings_mean_the_same_everywhere(cifar_folder, tmp_path, monkeypatch, capsys):
     """A temperature of 1e-4 votes as the nearest neighbour does (no overflow); a k the training rows cannot
     supply is one line before extraction on the command line and an error in Python, never a clamp."""
     from benchmark.probe import KNN
@@ -391,14 +395,15 @@ def test_knn_settings_mean_the_same_everywhere(cifar_folder, tmp_path):
     for bad in (KNN(k=1000), KNN(t=float("inf")), KNN(t=0), KNN(k=0)):
         with pytest.raises(ValueError, match="k=1000 neighbours asked for|must be a positive"):
             bad.fit(X, y)
-    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
-                        tmp_path / "cache", "--results", tmp_path / "runs.csv", "--probe", "knn:k=100000")
+    code, lines, *_ = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir",
+                              cifar_folder, "--cache-dir", tmp_path / "cache", "--results", tmp_path / "runs.csv",
+                              "--probe", "knn:k=100000")
     errors = [line for line in lines if line.startswith("error:")]
     assert code == 2 and errors == lines[-1:] and "k=100000 neighbours asked for" in errors[0], lines
     assert not (tmp_path / "cache" / "features").exists() and not (tmp_path / "runs.csv").exists()
-    code, lines, *_ = bench("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--cache-dir",
-                        tmp_path / "cache", "--results", tmp_path / "runs.csv", "--probe", "knn:t=1e-4", "--val-size",
-                        "20")
+    code, lines, *_ = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir",
+                              cifar_folder, "--cache-dir", tmp_path / "cache", "--results", tmp_path / "runs.csv",
+                              "--probe", "knn:t=1e-4", "--val-size", "20")
     assert code == 0 and any("searching k in 10, 20, 50" in line for line in lines), lines
     row = list(csv.DictReader(open(tmp_path / "runs.csv")))[0]
     assert float(row["test_acc"]) > 20 and row["t"] == "0.0001"
@@ -423,7 +428,7 @@ def test_probe_input_and_parameters_outside_float32_are_refused(make):
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "elsewhere"])
-def test_damaged_predictions_are_one_line_in_compare_data(damage, tmp_path):
+def test_damaged_predictions_are_one_line_in_compare_data(damage, tmp_path, monkeypatch, capsys):
     from benchmark.report import results
 
     out = tmp_path / "results" / "runs.csv"
@@ -452,26 +457,28 @@ def test_damaged_predictions_are_one_line_in_compare_data(damage, tmp_path):
             writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
-    code, lines, *_ = bench("compare-data", "--features", "pixels", "--results", out)
+    code, _, _, err = console(monkeypatch, capsys, "compare-data", "--features", "pixels", "--results", out)
+    lines = err.splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error:"), lines
     assert ("damaged predictions file" in lines[0] and victim.name in lines[0]) or "not a file of its" in lines[0]
 
 
-def test_pretrained_list_fails_on_a_bad_hash(tmp_path):
+def test_pretrained_list_fails_on_a_bad_hash(tmp_path, monkeypatch, capsys):
     from benchmark.encoders import pretrained
 
     entry = pretrained.entry("dcgan-tinyimagenet-small")
     folder = tmp_path / entry.folder
     folder.mkdir()
     (folder / entry.files()[0].name).write_bytes(b"not the weights")
-    code, lines, *_ = bench("pretrained", "list", "--weights-dir", tmp_path)
+    code, _, _, err = console(monkeypatch, capsys, "pretrained", "list", "--weights-dir", tmp_path)
+    lines = err.splitlines()
     assert code == 2 and "fails its hash" in lines[-1] and entry.files()[0].name in lines[-1], lines
 
 
 # ------------------------------------------------------------------ the Python objects refuse what they cannot use
 
-@pytest.mark.parametrize("spec", ["pixels", "dcgan-random:arch=small", "kmeans:k=20", "exemplar-cnn:weights=random",
-                                  "conftest:Quadrants"])
+@pytest.mark.parametrize("spec", ["pixels", "dcgan-random:arch=small", "kmeans:k=20,patches=2000,iters=5,compile=false",
+                                  "exemplar-cnn:weights=random", "conftest:Quadrants"])
 def test_encoders_refuse_images_they_cannot_use(spec):
     from benchmark.core.errors import InputError
 

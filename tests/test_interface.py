@@ -50,7 +50,7 @@ BAD_RUNS = [
 
 @pytest.mark.parametrize("args, message", BAD_RUNS, ids=[" ".join(a) for a, _ in BAD_RUNS])
 def test_bad_run_options_are_one_line_before_any_work(args, message, cifar_folder, tmp_path, monkeypatch, capsys):
-    code, _, err = console(monkeypatch, capsys, "run", "cifar10", "--data-dir", cifar_folder, "--cache-dir",
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--data-dir", cifar_folder, "--cache-dir",
                          tmp_path / "cache", "--results", tmp_path / "runs.csv", *args)
     one_line_error(code, err, message)
     assert not (tmp_path / "cache" / "features").exists() and not (tmp_path / "runs.csv").exists()
@@ -68,7 +68,7 @@ BAD_RESULTS = {  # name -> (how the path is made bad, what the error says)
 def test_bad_results_files_are_one_line_before_any_work(name, cifar_folder, tmp_path, monkeypatch, capsys):
     path, (make, message) = tmp_path / name, BAD_RESULTS[name]
     make(path)
-    code, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
                          "--cache-dir", tmp_path / "cache", "--results", path)
     one_line_error(code, err, str(path), message)
     assert not (tmp_path / "cache").exists()
@@ -78,18 +78,18 @@ def test_missing_and_empty_class_folders_are_errors(cifar_folder, tmp_path, monk
     import shutil
 
     shutil.rmtree(cifar_folder / "cifar10" / "test" / "cat")
-    code, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
                          "--results", tmp_path / "runs.csv")
     one_line_error(code, err, "cat")
     (cifar_folder / "cifar10" / "test" / "cat").mkdir()
-    code, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
                          "--results", tmp_path / "runs.csv")
     one_line_error(code, err, "cat")
 
 
 def test_skipped_files_are_counted_in_one_line(cifar_folder, tmp_path, monkeypatch, capsys):
     (cifar_folder / "cifar10" / "train" / "dog" / "notes.txt").write_text("not an image")
-    code, out, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+    code, _, out, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
                            "--results", tmp_path / "runs.csv", "--val-size", "20")
     said = [line for line in (out + err).replace("\r", "\n").splitlines() if ": skipped " in line]
     assert code == 0 and len(said) == 1 and "skipped 1 file " in said[0] and "notes.txt" in said[0], out + err
@@ -98,7 +98,7 @@ def test_skipped_files_are_counted_in_one_line(cifar_folder, tmp_path, monkeypat
 def test_a_pickled_list_as_a_cifar_batch_is_one_line(cifar_batches, tmp_path, monkeypatch, capsys):
     path = cifar_batches / "cifar10" / "cifar-10-batches-py" / "data_batch_1"
     path.write_bytes(pickle.dumps([1, 2, 3]))
-    code, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_batches,
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_batches,
                          "--results", tmp_path / "runs.csv")
     one_line_error(code, err, "data_batch_1")
 
@@ -111,7 +111,7 @@ def small_run(tmp_path, monkeypatch, capsys):
     write_image_folder(tmp_path / "imgs", ["a", "b"], 8)
     command = ["train", "dcgan", "--data", f"folder:{tmp_path / 'imgs'}", "--arch", "small", "--epochs", "1",
                "--batch-size", "8", "--device", "cpu", "--out"]
-    code, out, err = console(monkeypatch, capsys, *command, tmp_path / "run")
+    code, _, out, err = console(monkeypatch, capsys, *command, tmp_path / "run")
     assert code == 0, out + err
     return tmp_path / "run", command
 
@@ -125,18 +125,18 @@ def small_run(tmp_path, monkeypatch, capsys):
 def test_resume_from_a_damaged_or_foreign_checkpoint_is_one_line(damage, message, small_run, monkeypatch, capsys):
     run, command = small_run
     damage(run / "checkpoint.pt")
-    code, _, err = console(monkeypatch, capsys, *command, run, "--epochs", "2", "--resume")
+    code, _, _, err = console(monkeypatch, capsys, *command, run, "--epochs", "2", "--resume")
     one_line_error(code, err, "checkpoint.pt", message)
 
 
 def test_a_checkpoint_of_another_architecture_is_one_line_on_both_paths(small_run, tmp_path, monkeypatch, capsys):
     run, command = small_run
-    code, _, err = console(monkeypatch, capsys, *[c if c != "small" else "svhn32" for c in command], run, "--resume")
+    code, _, _, err = console(monkeypatch, capsys, *[c if c != "small" else "svhn32" for c in command], run, "--resume")
     one_line_error(code, err, "checkpoint.pt", "other config")
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     state["config"]["arch"] = "svhn32"  # weights of one architecture under the name of another
     torch.save(state, run / "checkpoint.pt")
-    code, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", f"dcgan:{run}", "--data-dir",
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", f"dcgan:{run}", "--data-dir",
                          tmp_path / "nodata", "--results", tmp_path / "runs.csv")
     one_line_error(code, err, str(run), "another --arch")
 
@@ -160,24 +160,24 @@ def test_every_command_and_option_has_help(name, command):
 
 def test_cache_clear_asks_first(cifar_folder, tmp_path, monkeypatch, capsys):
     cache = tmp_path / "cache"
-    code, _, _ = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
+    code, *_ = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder,
                        "--cache-dir", cache, "--results", tmp_path / "runs.csv", "--val-size", "20")
     assert code == 0 and any((cache / "features").iterdir())
-    code, out, err = console(monkeypatch, capsys, "cache", "clear", "--cache-dir", cache, stdin="n\n")
+    code, _, out, err = console(monkeypatch, capsys, "cache", "clear", "--cache-dir", cache, stdin="n\n")
     assert code != 0 and any((cache / "features").iterdir()), out + err
-    code, out, err = console(monkeypatch, capsys, "cache", "clear", "--cache-dir", cache, "--yes")
+    code, _, out, err = console(monkeypatch, capsys, "cache", "clear", "--cache-dir", cache, "--yes")
     assert code == 0 and not any((cache / "features").glob("*.h5")), out + err
 
 
 def test_pretrained_list_and_weights_messages(tmp_path, monkeypatch, capsys):
-    code, out, err = console(monkeypatch, capsys, "pretrained", "list")
+    code, _, out, err = console(monkeypatch, capsys, "pretrained", "list")
     assert code == 0 and "dcgan-imagenet" in out and "exemplar-cnn-small" in out, err
-    code, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "dcgan-imagenet", "--data-dir",
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "dcgan-imagenet", "--data-dir",
                          tmp_path, "--results", tmp_path / "runs.csv")
     line = one_line_error(code, err, "--weights-dir")
     assert len(line) < 400, line
     (tmp_path / "w" / "dcgan_code").mkdir(parents=True)
-    code, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "dcgan-imagenet", "--data-dir",
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "dcgan-imagenet", "--data-dir",
                          tmp_path, "--weights-dir", tmp_path / "w" / "dcgan_code", "--results", tmp_path / "runs.csv")
     line = one_line_error(code, err)
     assert "dcgan_code/dcgan_code" not in line and len(line) < 400, line

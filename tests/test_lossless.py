@@ -3,8 +3,6 @@ images from another copy), on files written here in the shared folder's exact fo
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from PIL import Image
 from benchmark.core.files import git_blob_sha1
 from benchmark.data import datasets
 from benchmark.data.datasets import CIFAR10_CLASSES
-from conftest import invoke
+from conftest import console, invoke
 
 TEST_COUNTS = [95, 105] * 5  # the first 1,000 test images per class: uneven, as in the real batch
 
@@ -91,7 +89,7 @@ def test_lossless_splits_are_class_major_and_exact(written, tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["flip", "missing", "truncate", "forged", "forged-trusted"])
-def test_damaged_or_missing_sprite_is_one_line_before_work(damage, lossless_root, tmp_path, monkeypatch):
+def test_damaged_or_missing_sprite_is_one_line_before_work(damage, lossless_root, tmp_path, monkeypatch, capsys):
     """A damaged sprite is refused by its hash; with the manifest edited to match, by the manifest's pinned
     hash; with that pin moved too (a copy trusted on purpose), by the decoder: one line naming a file each time."""
     import shutil
@@ -111,11 +109,10 @@ def test_damaged_or_missing_sprite_is_one_line_before_work(damage, lossless_root
         forged = rewrite_manifest(base)
         if damage == "forged-trusted":
             monkeypatch.setenv(datasets.MANIFEST_ENV, forged)
-    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "cifar10-lossless", "--features", "pixels",
-                           "--data-dir", str(tmp_path / "data"), "--results", str(tmp_path / "runs.csv")],
-                          capture_output=True, text=True)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10-lossless", "--features", "pixels", "--data-dir",
+                           tmp_path / "data", "--results", tmp_path / "runs.csv")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, err
     named, word = {"missing": ("cifar10_batch_17.png", "missing"), "forged": ("MANIFEST.tsv", "not the released"),
                    "forged-trusted": ("cifar10_batch_17.png", "cannot decode")}.get(damage, ("cifar10_batch_17.png",
                                                                                             "damaged"))

@@ -11,7 +11,7 @@ from benchmark.encoders.pixels import Pixels
 from benchmark.core.errors import BenchError
 from benchmark.pipeline.extract import extract
 from benchmark.probe import ProbeConfig, run_probe, validation_split
-from conftest import class_images, invoke
+from conftest import class_images, console, invoke
 
 
 def splits(n_train=200, n_test=50):
@@ -194,26 +194,17 @@ def test_cli_run_writes_a_row_and_reuses_cache(cifar_folder, tmp_path):
     (["run", "cifar10", "--features", "pixels"], "BENCH_DATA_DIR is unset"),
     (["run", "cifar10", "--features", "nope"], "unknown encoder 'nope'"),
 ])
-def test_cli_errors_are_one_line(args, message, capfd):
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-c", "from benchmark.cli import main; main()", *args],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], proc.stderr
+def test_cli_errors_are_one_line(args, message, monkeypatch, capsys):
+    monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
+    code, _, _, err = console(monkeypatch, capsys, *args)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], err
 
 
-def test_bad_image_error_through_cli(cifar_folder):
-    import subprocess
-    import sys
-
+def test_bad_image_error_through_cli(cifar_folder, monkeypatch, capsys):
     (cifar_folder / "cifar10" / "train" / "dog" / "0050.png").write_bytes(b"\x89PNG broken")
-    proc = subprocess.run([sys.executable, "-c", "from benchmark.cli import main; main()", "run", "cifar10",
-                           "--features", "pixels", "--data-dir", str(cifar_folder)], capture_output=True, text=True)
-    assert proc.returncode == 2 and "0050.png: cannot read image" in proc.stderr.splitlines()[-1]
-    assert "Traceback" not in proc.stderr
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder)
+    assert code == 2 and "0050.png: cannot read image" in err.splitlines()[-1] and "Traceback" not in err
 
 
 def test_draws_are_identical_across_encoders_and_disjoint_from_validation():

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from conftest import invoke
+from conftest import console, invoke
 from benchmark.probe import KNN, L2SVM, LogReg, knn
 from benchmark.probe.logreg import LogRegSolver, certify, objective
 from benchmark.probe.operand import Spectrum
@@ -132,11 +132,7 @@ def test_every_probe_in_every_protocol_through_bench_run(probe, protocol, cifar_
     (["--probe", "logreg:c=abc"], "c must be a positive finite number, got 'abc'"),
     (["--probe", "logreg", "--solver", "liblinear"], "--solver liblinear is the svm probe's reference"),
 ])
-def test_bad_probe_specs_are_one_line_before_work(args, message):
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "run", "cifar10", "--features", "pixels", *args],
-                          capture_output=True, text=True)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+def test_bad_probe_specs_are_one_line_before_work(args, message, monkeypatch, capsys):
+    code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", *args)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and message in lines[0], err

@@ -11,7 +11,7 @@ import pytest
 from benchmark.cli import commands as cli
 from benchmark.pipeline.reproduce import command_args
 from benchmark.report import rows as leaderboard
-from conftest import invoke
+from conftest import bench, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "results" / "runs.txt"
@@ -44,15 +44,15 @@ def test_every_listed_command_parses(line, monkeypatch):
 
 
 def run_pixels(cifar_folder, out):
-    result = invoke(*["run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder),
-                                          "--results", str(out), "--val-size", "20"])
+    result = invoke("run", "cifar10", "--features", "pixels", "--data-dir", cifar_folder, "--results", out,
+                    "--val-size", "20")
     assert result.exit_code == 0, result.output
 
 
 def reproduce(*args, cwd=None, env=None):
-    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "reproduce", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, env=env)
-    return proc.returncode, proc.stdout, proc.stderr
+    """`bench reproduce ARGS` in a fresh process (a hostile row must not reach this one's modules)."""
+    ran = bench("reproduce", *args, cwd=cwd, env=env)
+    return ran.code, ran.out, ran.err
 
 
 def edit(out, **changes):
@@ -126,9 +126,8 @@ def test_a_users_runs_never_touch_the_projects_record(cifar_folder, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("BENCH_RESULTS", "XDG_DATA_HOME")}
     env.update(HOME=str(tmp_path / "home"), BENCH_DATA_DIR=str(cifar_folder))
     for args in (["run", "cifar10", "--features", "pixels", "--val-size", "20"], ["leaderboard"]):
-        proc = subprocess.run([sys.executable, "-m", "benchmark.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True)
-        assert proc.returncode == 0, proc.stderr
+        ran = bench(*args, cwd=ROOT, env=env)
+        assert ran.code == 0, ran.err
     mine = tmp_path / "home" / ".local" / "share" / "bench" / "results"
     assert (mine / "runs.csv").is_file() and (mine / "leaderboard.md").is_file()
     assert status() == before

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from scipy import stats
 
 from ..core.errors import BenchError
 from ..core.progress import bar
@@ -319,6 +318,8 @@ def draw_indices(labels: np.ndarray, pool: np.ndarray, per_class: int, n_draws: 
 
 def interval95(values) -> float:
     """Half-width of the 95% t-interval for the mean of ``values``."""
+    from scipy import stats  # here: scipy.stats is a fifth of every command's start-up
+
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 2:
         return float("nan")
