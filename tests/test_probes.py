@@ -136,3 +136,19 @@ def test_bad_probe_specs_are_one_line_before_work(args, message, monkeypatch, ca
     code, _, _, err = console(monkeypatch, capsys, "run", "cifar10", "--features", "pixels", *args)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_knn_rescoring_by_one_dense_product_finds_the_gathered_neighbours(monkeypatch):
+    """Few rows against the candidates (a few-label draw) are re-scored by one float64 product per block instead
+    of a gather per query: the same neighbours, duplicates tied by index, similarities equal to rounding."""
+    from benchmark.probe import knn
+
+    rng = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 64, generator=rng)
+    X[150:160] = X[:10]  # exact duplicates: ties that go to the lower index
+    X, Q = knn.normalised(X), knn.normalised(torch.randn(90, 64, generator=rng) + X[:90])
+    dense = knn.neighbours(X, Q, 50, desc=None)
+    monkeypatch.setattr(knn, "DENSE_RATIO", 0)
+    gathered = knn.neighbours(X, Q, 50, desc=None)
+    assert torch.equal(dense.index, gathered.index)
+    torch.testing.assert_close(dense.similarity, gathered.similarity, rtol=0, atol=1e-15)

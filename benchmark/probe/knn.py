@@ -35,6 +35,8 @@ RESCORE = 8  # queries per float64 re-scoring step (8 x 232 candidate rows of 12
 ROW_BLOCK = 4096  # rows per block when normalising
 FAST_SURE = 0.5  # bfloat16 candidates are kept when at least this share of the first query block is sure
 UNIT_ROUNDING = {torch.bfloat16: 2.0 ** -8, torch.float32: 2.0 ** -24}
+DENSE_RATIO = 64  # re-score by one float64 product with every row when rows <= this x the candidates per query
+DENSE_BYTES = 2 ** 30  # and the float64 copy of the rows fits in this
 
 
 def normalise_(X: torch.Tensor) -> torch.Tensor:
@@ -109,17 +111,19 @@ def _search(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool, desc
     the rest go straight to float32."""
     rough = torch.bfloat16 if fast and len(train) > k + MARGIN else torch.float32
     low = train.to(rough) if rough != train.dtype else train
+    dense = len(train) <= DENSE_RATIO * (k + MARGIN) and train.numel() * 8 <= DENSE_BYTES
+    exact = Exact(train, train.double() if dense else None)
     sims, idx = [], []
     for i in bar(range(0, len(queries), BLOCK), desc=desc, unit="block", disable=desc is None):
         q = queries[i:i + BLOCK]
-        s, j, sure = _candidates(train, low, q, k)
+        s, j, sure = _candidates(exact, low, q, k)
         if i == 0 and low is not train and float(sure.float().mean()) < FAST_SURE:
             low = train  # bfloat16 does not pay here: float32 candidates from now on
         for rung in (train, None):  # the queries rounding left unsure, one rung up: float32, then float64
             unsure = ~sure
             if not unsure.any():
                 break
-            s[unsure], j[unsure], sure[unsure] = _candidates(train, rung, q[unsure], k)
+            s[unsure], j[unsure], sure[unsure] = _candidates(exact, rung, q[unsure], k)
         sims.append(s)
         idx.append(j)
     if not sims:
@@ -137,19 +141,41 @@ def _merge(a: Neighbours, b: Neighbours, k: int) -> Neighbours:
     return Neighbours(values.gather(1, top), index.gather(1, top))
 
 
-def _candidates(train, low, q, k):
+@dataclass
+class Exact:
+    """The training rows as float64 re-scoring reads them: ``rows`` gathered per query, or, where the rows are
+    few against the candidates (a few-label draw), ``dense``, their float64 copy, in one product per block."""
+
+    rows: torch.Tensor
+    dense: torch.Tensor | None
+
+    def scores(self, q: torch.Tensor) -> torch.Tensor:
+        """Float64 similarities of the queries with every row."""
+        if self.dense is not None:
+            return q.double() @ self.dense.T
+        rows = self.rows
+        return torch.cat([q.double() @ rows[r:r + ROW_BLOCK].double().T for r in range(0, len(rows), ROW_BLOCK)], 1)
+
+    def rescore(self, q: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Float64 similarities of every query with its listed training rows: (n_query, width)."""
+        if self.dense is not None:
+            return self.scores(q).gather(1, index)
+        return rescore(self.rows, q, index)
+
+
+def _candidates(exact: Exact, low, q, k):
     """(similarity, index, sure): the top k of re-scored candidates, and whether they are certainly the top k.
 
-    ``low`` is the rough copy of ``train`` (bfloat16 or float32); None scores every row in float64.
+    ``low`` is the rough copy of the training rows (bfloat16 or float32); None scores every row in float64.
     """
+    train = exact.rows
     if low is None:
-        scores = torch.cat([q.double() @ train[r:r + ROW_BLOCK].double().T for r in range(0, len(train), ROW_BLOCK)], 1)
-        s, j = _ordered_topk(scores, k)
+        s, j = _ordered_topk(exact.scores(q), k)
         return s, j, torch.ones(len(q), dtype=torch.bool, device=q.device)
     wide = min(k + MARGIN, len(train))
     rough = torch.topk((q.to(low.dtype) @ low.T).float(), wide, dim=1)
     candidates = torch.sort(rough.indices, dim=1).values  # by training index, so ties go to the lower index
-    s, j = _ordered_topk(rescore(train, q, candidates), k)
+    s, j = _ordered_topk(exact.rescore(q, candidates), k)
     j = candidates.gather(1, j)
     if wide == len(train):  # every row was re-scored
         return s, j, torch.ones(len(q), dtype=torch.bool, device=q.device)
