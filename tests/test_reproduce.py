@@ -145,3 +145,28 @@ def test_no_figure_is_typed_by_hand_in_the_documents():
         prose = re.sub(r"```.*?```", "", prose, flags=re.S)  # commands and their sample output
         typed = [line for line in prose.splitlines() if measured.search(line)]
         assert not typed, f"{name}: figures typed by hand: {typed[:3]}"
+
+
+def test_the_k_question_pairs_each_variant_at_both_k_on_validation(tmp_path):
+    import numpy as np
+
+    from benchmark.report import results
+    from benchmark.report.document import Report
+    from benchmark.report.sections.kquestion import k_question
+
+    out = tmp_path / "k-question.csv"
+    rng = np.random.default_rng(0)
+    base = rng.random(10_000) < 0.7
+    for i, (spec, probe, flip) in enumerate([("kmeans", "svm", 0), ("kmeans:k=4000", "svm", 300),
+                                             ("kmeans", "svm:c=0.002", 0)]):
+        val = base.copy()
+        val[:flip] = ~val[:flip]  # K = 4,000 wrong where K = 1,600 was right, and the reverse, on 300 images
+        row = {"time": f"2026-12-05T10:00:0{i}", "dataset": "cifar10", "data_variant": "jpeg-q75-copy",
+               "protocol": "full", "encoder": spec, "probe": probe, "scale": "standard", "val_acc": 100 * val.mean(),
+               "test_acc": 70.0, "C": 1e-3, "gap": 1e-4, "search_gap": 1e-4, "seed": 0, "draws": 1, "layer": ""}
+        row["predictions"] = results.save_predictions(out, row, {"test_correct": rng.random(100) < 0.7,
+                                                                 "val_correct": val})
+        results.append(row, out)
+    text = k_question(Report(tmp_path / "runs.csv", tmp_path / "B.md"))
+    assert "cifar10, scale standard, C searched" in text and "cifar10, scale standard, c=0.002" in text
+    assert "In none of the 1 variants measured at both K" in text

@@ -34,27 +34,32 @@ def k_question(report: Report) -> str:
     rows = rows[(rows.protocol == "full") & rows.encoder.str.startswith("kmeans") & rows.predictions.notna()]
     rows = rows.assign(K=rows.encoder.map(_k), variant=[_variant(r) for r in rows.itertuples()])
     latest = rows.sort_values("time").groupby(["variant", "K"]).tail(1).set_index(["variant", "K"])
-    lines, reversed_by = [], []
+    lines, reversed_by, paired = [], [], 0
     for variant in dict.fromkeys(rows.variant):
-        if (variant, WIDE) not in latest.index or (variant, NARROW) not in latest.index:
-            continue
-        wide, narrow = latest.loc[(variant, WIDE)], latest.loc[(variant, NARROW)]
-        pw, pn = (results.load_predictions(path, r.predictions) for r in (wide, narrow))
-        val = paired_images(pw["val_correct"], pn["val_correct"], 0)
-        lo, hi = val.ci95
-        if lo > 0:
-            reversed_by.append(variant)
-        lines.append({"variant": variant,
-                      "K = 1,600 val / test %": f"{narrow.val_acc:.2f} / {narrow.test_acc:.2f} (C={narrow.C:.3g})",
-                      "K = 4,000 val / test %": f"{wide.val_acc:.2f} / {wide.test_acc:.2f} (C={wide.C:.3g})",
-                      "4,000 − 1,600 on validation": f"{val.diff:+.2f} [{lo:+.2f}, {hi:+.2f}]",
-                      "on test": f"{wide.test_acc - narrow.test_acc:+.2f}"})
+        found = {k: latest.loc[(variant, k)] for k in (NARROW, WIDE) if (variant, k) in latest.index}
+        line = {"variant": variant}
+        for k, r in found.items():
+            line[f"K = {k:,} val / test %"] = f"{r.val_acc:.2f} / {r.test_acc:.2f} (C={r.C:.3g})"
+        if len(found) == 2:
+            wide, narrow = found[WIDE], found[NARROW]
+            pw, pn = (results.load_predictions(path, r.predictions) for r in (wide, narrow))
+            val = paired_images(pw["val_correct"], pn["val_correct"], 0)
+            lo, hi = val.ci95
+            reversed_by += [variant] if lo > 0 else []
+            paired += 1
+            line["4,000 − 1,600 on validation"] = f"{val.diff:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+            line["on test"] = f"{wide.test_acc - narrow.test_acc:+.2f}"
+        lines.append(line)
     if not lines:
         return ""
-    verdict = (f"K = 4,000 scores above K = 1,600 on validation, beyond the interval, only with: "
-               f"{'; '.join(reversed_by)}." if reversed_by else
-               f"In none of the {len(lines)} variants measured does K = 4,000 score above K = 1,600 on validation "
-               "beyond the interval: none of these causes explains the order.")
-    return (pd.DataFrame(lines).to_markdown(index=False, disable_numparse=True)
+    if not paired:
+        verdict = "No variant has rows at both K yet: the question stays open."
+    elif reversed_by:
+        verdict = f"K = 4,000 scores above K = 1,600 on validation, beyond the interval, only with: {'; '.join(reversed_by)}."
+    else:
+        verdict = (f"In none of the {paired} variants measured at both K does K = 4,000 score above K = 1,600 on "
+                   "validation beyond the interval: none of these causes explains the order.")
+    columns = ["variant", "K = 1,600 val / test %", "K = 4,000 val / test %", "4,000 − 1,600 on validation", "on test"]
+    return (pd.DataFrame(lines).reindex(columns=columns).fillna("").to_markdown(index=False, disable_numparse=True)
             + "\n\nEach variant run at both K on the same images; the validation difference is paired image by "
               "image over the 10,000 held-out training images, [95% bootstrap interval]. " + verdict + "\n")
