@@ -1,4 +1,5 @@
 import csv
+import json
 
 import h5py
 import numpy as np
@@ -360,3 +361,33 @@ def test_leaderboard_tabulates_speed_targets_variants_and_budgets(tmp_path):
     assert "bn_images=all" in text[text.index("bench:extraction-variants:start"):]
     board = text[text.index("bench:leaderboard:start"):text.index("bench:leaderboard:end")]
     assert "trained here: 52 s on NVIDIA H200, 0.7 M images" in board
+
+
+def test_bench_limits_stores_the_peaks_that_the_timings_table_sets_each_stage_against(monkeypatch, capsys, tmp_path):
+    """Small sizes (one product, a small feature file), so the test measures the plumbing, not the machine."""
+    from benchmark.pipeline import limits as measuring
+    from benchmark.report import document, results
+
+    monkeypatch.setattr(measuring, "LONG_S", 0.0)
+    monkeypatch.setattr(measuring, "HDF5_ROWS", 4096)
+    folder = tmp_path / "results"
+    ran = console(monkeypatch, capsys, "limits", "--device", "cpu", "--cache-dir", tmp_path / "cache", "--out",
+                  folder / "limits.json")
+    assert ran.code == 0, ran.err
+    found = json.loads((folder / "limits.json").read_text())
+    assert set(found["peaks"]) == {"matmul_float32_gflops", "matmul_bfloat16_gflops", "memory_read_gbs",
+                                   "hdf5_read_gbs"}
+    assert all(value > 0 for value in found["peaks"].values()) and found["machine"]["cores"] >= 1
+    assert not list((tmp_path / "cache").rglob("*.h5"))  # the probe file is gone
+    results.append({"time": "t1", "dataset": "cifar10", "protocol": "full", "encoder": "pixels", "dims": 3072,
+                    "C": 1e-4, "scale": "none", "solver": "torch", "val_acc": 40.0, "test_acc": 40.0, "n_train": 50000,
+                    "val_size": 10000, "n_test": 10000, "extract_s": 10.0, "fit_s": 8.0, "search_s": 6.0,
+                    "refit_s": 2.0, "search_passes": 100, "refit_passes": 20, "peak_rss_gb": 1.0, "device": "cpu",
+                    "gap": 1e-4, "search_gap": 1e-4, "probe": "svm"}, folder / "runs.csv")
+    document.update(folder / "runs.csv", tmp_path / "B.md")
+    text = (tmp_path / "B.md").read_text()
+    table = text[text.index("bench:timings:start"):text.index("bench:timings:end")]
+    assert "Peaks measured by `bench limits`" in table and "Furthest from its limit" in table
+    searched = 100 * 40000 * 3072 * 4 / 1e9  # GB read by the search's passes
+    share = searched / 6.0 / found["peaks"]["memory_read_gbs"]
+    assert f"6.0 · {searched:,.0f} GB · {share:.0%}" in table

@@ -23,14 +23,20 @@ from ..core.files import write_text
 from ..data.cache import CacheKey, CachedFeatures, FeatureCache
 
 
+HDF5_ROWS = 65_536  # 512 MB of float32 rows of width 2,048
+LONG_S = 0.5  # a product this long already measures the rate; a bigger one only costs time
+
+
 def _best(seconds_of, repeats: int = 3) -> float:
     seconds_of()  # warm-up: first-call costs are not the machine's limit
     return min(seconds_of() for _ in range(repeats))
 
 
 def matmul_gflops(device: torch.device, dtype: torch.dtype) -> float:
+    """The best rate over growing square products; stops growing once one product takes ``LONG_S`` (where a dtype
+    is emulated, bfloat16 on a CPU without AVX512-BF16 or AMX, a 4096 product would take minutes)."""
     best = 0.0
-    for n in (1024, 2048, 4096):
+    for n in (512, 1024, 2048, 4096):
         a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
 
         def once():
@@ -40,7 +46,10 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype) -> float:
                 torch.cuda.synchronize()
             return time.perf_counter() - start
 
-        best = max(best, 2 * n ** 3 / _best(once) / 1e9)
+        seconds = _best(once)
+        best = max(best, 2 * n ** 3 / seconds / 1e9)
+        if seconds > LONG_S:
+            break
     return best
 
 
@@ -60,7 +69,7 @@ def memory_gbs(device: torch.device) -> float:
 def hdf5_read_gbs(root: Path) -> float:
     """Read a 512 MB feature file in the cache's format, after writing it (so from the page cache)."""
     cache = FeatureCache(root / "limits-probe")
-    rows, width = 65_536, 2048
+    rows, width = HDF5_ROWS, 2048
     key = CacheKey("limits-probe", "limits", "", "limits", "train", "limits")
     X = np.random.default_rng(0).standard_normal((4096, width), dtype=np.float32)
     try:
