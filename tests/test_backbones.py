@@ -270,3 +270,46 @@ def test_building_leaves_the_random_state_alone_and_takes_tagged_names():
     pytest.importorskip("timm")
     assert registry.build("timm:resnet18.a1_in1k:size=32").dim == 512
     assert registry.build("timm:vit_small_patch16_224.augreg_in21k:size=32").dim == 384
+
+
+def _moved(state):
+    """Another model's tensors of the same names (a momentum copy, a student): loading them changes features."""
+    return {k: v + 1 if v.is_floating_point() else v for k, v in state.items()}
+
+
+README_LAYOUTS = {  # the README's table of checkpoint layouts, row by row: what each training codebase saves
+    "torchvision's reference scripts, plain PyTorch": lambda s: {f"module.{k}": v for k, v in s.items()},
+    "timm's `train.py`": lambda s: {"state_dict": s, "state_dict_ema": _moved(s), "epoch": 9},
+    "Lightning": lambda s: {"state_dict": {f"model.{k}": v for k, v in s.items()}, "global_step": 100},
+    "DINO": lambda s: {"teacher": {f"backbone.{k}": v for k, v in s.items()},
+                       "student": {f"module.backbone.{k}": v for k, v in _moved(s).items()}, "epoch": 99},
+    "MoCo, SimCLR ports": lambda s: {"state_dict": {
+        **{f"module.encoder_q.{k}": v for k, v in s.items() if not k.startswith("fc.")},
+        **{f"module.encoder_k.{k}": v for k, v in _moved(s).items() if not k.startswith("fc.")},
+        "module.encoder_q.fc.0.weight": torch.zeros(512, 512), "module.encoder_q.fc.2.weight": torch.zeros(128, 512)}},
+    "safetensors": None,
+}
+
+
+def test_every_layout_in_the_readme_table_loads_to_the_same_features(resnet, tmp_path):
+    """The README's table names the layouts users bring; each, built as its codebase saves it, gives the features of
+    the model it holds (a momentum copy, a student or an EMA beside it left alone)."""
+    from itertools import takewhile
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    table = readme[readme.index("| your training code |"):]
+    rows = [line.split("|")[1].strip() for line in takewhile(lambda l: l.startswith("|"), table.splitlines()[2:])]
+    assert rows == list(README_LAYOUTS)
+    folder, expected = resnet
+    state = {k.removeprefix("module."): v for k, v in torch.load(folder / "module.pth", weights_only=True).items()}
+    for name, layout in README_LAYOUTS.items():
+        if layout is None:
+            path = tmp_path / "model.safetensors"
+            save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+        else:
+            path = tmp_path / "checkpoint.pth"
+            torch.save(layout(state), path)
+        assert np.array_equal(features(f"torchvision:resnet18:size=32,weights={path}"), expected), name

@@ -157,10 +157,21 @@ class Exact:
         return torch.cat([q.double() @ rows[r:r + ROW_BLOCK].double().T for r in range(0, len(rows), ROW_BLOCK)], 1)
 
     def rescore(self, q: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """Float64 similarities of every query with its listed training rows: (n_query, width)."""
+        """Float64 similarities of every query with its listed training rows: (n_query, width).
+
+        Gathered query by query (``RESCORE`` at a time), so a query's values never depend on the other queries."""
         if self.dense is not None:
             return self.scores(q).gather(1, index)
-        return rescore(self.rows, q, index)
+        wide, train = index.shape[1], self.rows
+        out = torch.empty(len(q), wide, dtype=torch.float64, device=q.device)
+        rows = torch.empty(RESCORE * wide, train.shape[1], dtype=train.dtype, device=train.device)  # reused
+        for i in range(0, len(q), RESCORE):
+            picked = index[i:i + RESCORE].reshape(-1)
+            torch.index_select(train, 0, picked, out=rows[:len(picked)])
+            n = len(picked) // wide
+            out[i:i + n] = torch.bmm(rows[:len(picked)].view(n, wide, -1).double(),
+                                     q[i:i + n, :, None].double()).squeeze(2)
+        return out
 
 
 def _candidates(exact: Exact, low, q, k):
@@ -180,22 +191,6 @@ def _candidates(exact: Exact, low, q, k):
     if wide == len(train):  # every row was re-scored
         return s, j, torch.ones(len(q), dtype=torch.bool, device=q.device)
     return s, j, s[:, -1] > rough.values[:, -1].double() + rounding_bound(low.dtype, train.shape[1])
-
-
-def rescore(train: torch.Tensor, q: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Float64 similarities of every query with its listed training rows: (n_query, width).
-
-    Query by query (``RESCORE`` at a time), so a query's values never depend on the other queries."""
-    wide = index.shape[1]
-    out = torch.empty(len(q), wide, dtype=torch.float64, device=q.device)
-    rows = torch.empty(RESCORE * wide, train.shape[1], dtype=train.dtype, device=train.device)  # reused
-    for i in range(0, len(q), RESCORE):
-        picked = index[i:i + RESCORE].reshape(-1)
-        torch.index_select(train, 0, picked, out=rows[:len(picked)])
-        n = len(picked) // wide
-        out[i:i + n] = torch.bmm(rows[:len(picked)].view(n, wide, -1).double(),
-                                 q[i:i + n, :, None].double()).squeeze(2)
-    return out
 
 
 def _ordered_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
