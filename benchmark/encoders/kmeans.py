@@ -24,11 +24,17 @@ from ..core.progress import bar
 from .base import Encoder
 from .options import Option, declare
 
-# Images per transform step. 4 x 729 patches x 1600 distances is 19 MB: temporaries under glibc's
-# 32 MB mmap ceiling are reused from the heap instead of being mapped and zeroed afresh each step
-# (16 images ran 1.3x slower, half of it in the kernel).
-BATCH = 4
-KMEANS_CHUNK = 4096  # patches per assignment step during the fit, for the same reason
+# Temporaries per step (patches x K distances, float32) stay under glibc's 32 MB mmap ceiling, so they are reused
+# from the heap instead of being mapped and zeroed afresh each step: at K = 4,000, 4 images a step (47 MB) ran
+# 1.4x slower than 2, and 4,096 patches a fit step 1.6x slower than 1,536.
+# On CUDA steps are 64x larger: there is no such ceiling, and larger steps amortise kernel launches.
+TEMP_BYTES = 24 * 2 ** 20
+
+
+def rows_per_step(k: int, device: torch.device, rows_per_item: int = 1) -> int:
+    """Items (images of ``rows_per_item`` patches, or patches) per step whose k distances fit the step's bytes."""
+    budget = TEMP_BYTES if device.type == "cpu" else 64 * TEMP_BYTES
+    return max(1, budget // (rows_per_item * k * 4))
 
 
 # ---------------------------------------------------------------- the steps, as plain functions
@@ -196,11 +202,11 @@ class KMeansNetwork(Encoder):
             self.centroids = (torch.randn(self.k, p.shape[1], generator=g) * 0.1).to(self.device)
         else:
             self.centroids = p[torch.from_numpy(rng.choice(len(p), self.k, replace=False)).to(self.device)].clone()
-        self.cluster_sizes = None
+        self.cluster_sizes, chunk = None, rows_per_step(self.k, self.device)
         for _ in bar(range(self.iters), desc=f"k-means k={self.k}", unit="iter"):
             c2 = self.centroids.pow(2).sum(1)
-            nearest = torch.cat([torch.addmm(c2, p[i:i + KMEANS_CHUNK], self.centroids.T, alpha=-2.0).argmin(1)
-                                 for i in range(0, len(p), KMEANS_CHUNK)])  # |x|^2 is the same for every k
+            nearest = torch.cat([torch.addmm(c2, p[i:i + chunk], self.centroids.T, alpha=-2.0).argmin(1)
+                                 for i in range(0, len(p), chunk)])  # |x|^2 is the same for every k
             sums = torch.zeros_like(self.centroids).index_add_(0, nearest, p)  # one call: 5x faster than per chunk
             counts = torch.bincount(nearest, minlength=self.k).to(p.dtype)
             empty = counts == 0
@@ -230,12 +236,12 @@ class KMeansNetwork(Encoder):
         side = (images.shape[1] - self.patch) // self.stride + 1
         args = (self.patch_mean, self.whitening, self.centroids.contiguous(), self.centroids.pow(2).sum(1),
                 quadrant_masks(side).to(self.device), self.patch, self.stride, self.norm_eps)
-        out = []
-        for i in range(0, len(images), BATCH):  # a fixed batch shape, so the compiled kernel is built once
-            x = torch.from_numpy(np.ascontiguousarray(images[i:i + BATCH])).to(self.device)
+        out, batch = [], rows_per_step(self.k, self.device, side * side)
+        for i in range(0, len(images), batch):  # a fixed batch shape, so the compiled kernel is built once
+            x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).to(self.device)
             n = len(x)
-            if n < BATCH:
-                x = torch.cat([x, x.new_zeros((BATCH - n, *x.shape[1:]))])
+            if n < batch:
+                x = torch.cat([x, x.new_zeros((batch - n, *x.shape[1:]))])
             out.append(self.encode(x, *args)[:n])
         return torch.cat(out).cpu().numpy()
 
