@@ -181,3 +181,15 @@ def test_pretrained_list_and_weights_messages(tmp_path, monkeypatch, capsys):
                          tmp_path, "--weights-dir", tmp_path / "w" / "dcgan_code", "--results", tmp_path / "runs.csv")
     line = one_line_error(code, err)
     assert "dcgan_code/dcgan_code" not in line and len(line) < 400, line
+
+
+def test_bench_bounds_how_long_idle_openmp_threads_spin_unless_the_user_set_it(monkeypatch, capsys):
+    """Spinning threads starve a probe on a machine whose cores are busy (20x slower beside one other process)."""
+    import os
+
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    assert console(monkeypatch, capsys, "--version").code == 0
+    assert os.environ["GOMP_SPINCOUNT"] == "1000"
+    monkeypatch.setenv("GOMP_SPINCOUNT", "50000")
+    assert console(monkeypatch, capsys, "--version").code == 0
+    assert os.environ["GOMP_SPINCOUNT"] == "50000"

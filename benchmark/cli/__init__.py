@@ -15,10 +15,17 @@ import click
 from ..core import interrupts
 from ..core.errors import BenchError, NativeWriteFailed
 
+# OpenMP threads (torch's libgomp) that finish a parallel region spin up to 300,000 times before sleeping; on a
+# machine whose cores are busy with other work the spinning starves it (a probe fit ran 20x slower beside one
+# other process). 1,000 is libgomp's own count when threads outnumber cores; on a quiet machine no slower within
+# the noise (k-means extraction, the SVM). Set before torch loads; a value the user set is kept.
+SPIN_COUNT = "1000"
+
 
 def main():
     """The ``bench`` script. Commands are imported here, inside the handlers, so that Ctrl-C
     while torch loads is one line too."""
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
     interrupts.install()  # Ctrl-C checkpoints and stops, even if started ignoring it or swallowed on its way
     try:
         from .commands import cli

@@ -216,6 +216,30 @@ def solvers(dataset, spec, row_counts, probe_spec, solvers, precisions, scale, g
 
 
 @cli.command()
+@click.option("--rows", "row_counts", type=click.IntRange(min=1_000), multiple=True,
+              default=(50_000, 200_000, 1_280_000), show_default=True,
+              help="Training rows per case (repeatable); 1,280,000 is ImageNet-1k's training set.")
+@click.option("--width", default=2048, show_default=True, type=click.IntRange(min=16), help="Features per row.")
+@click.option("--budget", default="2GB", show_default=True, type=options.MemorySize(),
+              help="Memory per process for the training rows in the streamed cases (--memory's meaning).")
+@click.option("--processes", "process_counts", type=click.IntRange(min=1), multiple=True, default=(1, 2),
+              show_default=True, help="Processes sharing the rows, as under torchrun (repeatable).")
+@click.option("--c", "C", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="The SVM's C (one fit per case: the curve is about rows, not the search).")
+@options.cache_dir
+@options.beside_results("scale.csv", "CSV the cases are appended to, each as it completes.")
+def scale(row_counts, width, budget, process_counts, C, cache_dir, out):
+    """How the SVM probe's time and memory grow with the rows: synthetic float16 features (kept in the cache
+    folder), in memory where they fit and streamed under --budget, in one process and sharded over several."""
+    from ..data.cache import FeatureCache
+    from ..probe.scale_curve import scale_curve
+
+    for line in scale_curve(FeatureCache(cache_dir), row_counts, width, budget, process_counts, C, Path(out),
+                            log=log):
+        click.echo(line)
+
+
+@cli.command()
 @options.results("The recorded rows (the project's: results/runs.csv in a checkout).", exists=True)
 @click.option("--row", "position", type=click.IntRange(min=1), help="The row's number (see --list).")
 @click.option("--dataset", help="Filter: the latest row of this dataset (and the other filters).")

@@ -184,14 +184,15 @@ class FeatureCache:
 
     @contextmanager
     def writer(self, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray, attrs: dict,
-               encoder_state: dict[str, np.ndarray]):
-        """Stream feature batches into the file (``append``); it is renamed into place when complete.
+               encoder_state: dict[str, np.ndarray], dtype=np.float32):
+        """Stream feature batches into the file (``append``); it is renamed into place when complete. Features are
+        stored as ``dtype`` (float16 halves a large file) and always read back as float32.
 
         A failed write (a full disk, say) is one line naming the file; nothing is left behind.
         """
         path = self.path(key)
         with writing(path) as out:
-            rows = _Rows(out, key, n_rows, dim, labels, attrs, encoder_state)
+            rows = _Rows(out, key, n_rows, dim, labels, attrs, encoder_state, dtype)
             yield rows
             if rows.features.filled != n_rows:
                 raise ValueError(f"{path}: wrote {rows.features.filled} of {n_rows} rows")
@@ -258,9 +259,9 @@ class _Rows:
     """The open file of a cache writer: features are appended batch by batch."""
 
     def __init__(self, out: Writer, key: CacheKey, n_rows: int, dim: int, labels: np.ndarray, attrs: dict,
-                 encoder_state: dict[str, np.ndarray]):
+                 encoder_state: dict[str, np.ndarray], dtype=np.float32):
         self.out = out
-        self.features = out.rows("features", (n_rows, dim), np.float32, FEATURES_CHUNK_ROWS)
+        self.features = out.rows("features", (n_rows, dim), dtype, FEATURES_CHUNK_ROWS)
         out.array("labels", labels)
         out.group("encoder_state")
         for name, value in encoder_state.items():

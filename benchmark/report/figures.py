@@ -71,3 +71,23 @@ def per_layer(rows: pd.DataFrame, dataset: str, path: Path, probe: str = "svm") 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the points
     return _save(fig, path)
+
+
+def scale_curve(rows: pd.DataFrame, path: Path) -> Path | None:
+    """Seconds of a probe against its training rows, log-log, one line per (width, placement, processes)."""
+    if rows.rows.nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    series = list(rows.groupby(["width", "placement", "processes"]))
+    for ((width, placement, processes), group), (colour, line, marker) in zip(series, styles(len(series))):
+        group = group.sort_values("rows")
+        ax.plot(group.rows, group.seconds, color=colour, linestyle=line, marker=marker,
+                label=f"width {width}, {placement}, {processes} process{'es' if processes > 1 else ''}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("training rows")
+    ax.set_ylabel("seconds (fit, validation, refit, test)")
+    ax.set_title("SVM probe on synthetic float16 features: time against rows")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)

@@ -1,0 +1,50 @@
+"""`bench scale`: synthetic float16 features in the cache's format, the probe in memory, streamed and sharded, and
+the report's table, growth exponent and figure."""
+
+import csv
+
+import h5py
+import numpy as np
+
+from benchmark.data.cache import FeatureCache
+from benchmark.probe.scale_curve import synthetic
+from conftest import console
+
+
+def test_synthetic_features_are_float16_on_disk_float32_when_read_and_written_once(tmp_path):
+    cache = FeatureCache(tmp_path)
+    first = synthetic(cache, 1000, 16, "train", log=lambda _: None)
+    with h5py.File(first.path, "r") as f:
+        assert f["features"].dtype == np.float16 and f["features"].fletcher32
+    X = first.read()
+    assert X.dtype == np.float32 and X.shape == (1000, 16) and np.isfinite(X).all()
+    assert np.bincount(first.labels()).tolist() == [100] * 10
+    said = []
+    again = synthetic(cache, 1000, 16, "train", log=said.append)
+    assert again.path == first.path and not said  # found, not written again
+
+
+def test_bench_scale_measures_every_case_and_the_report_draws_the_curve(monkeypatch, capsys, tmp_path):
+    from benchmark.report import document, results
+
+    folder = tmp_path / "results"
+    ran = console(monkeypatch, capsys, "scale", "--rows", "1000", "--rows", "2000", "--width", "32", "--budget",
+                  "16KB", "--processes", "1", "--processes", "2", "--cache-dir", tmp_path / "cache", "--out",
+                  folder / "scale.csv")
+    assert ran.code == 0, ran.err
+    rows = list(csv.DictReader(open(folder / "scale.csv")))
+    assert [(r["rows"], r["placement"], r["processes"]) for r in rows] == [
+        (n, p, k) for n in ("1000", "2000") for k in ("1", "2") for p in ("in memory", "streamed")]
+    assert all(r["status"] == "ok" and float(r["passes"]) > 0 and float(r["peak_rss_gb"]) > 0 for r in rows)
+    for n in ("1000", "2000"):  # wherever the rows are held, the same fit
+        same = {(r["test_acc"], r["val_acc"]) for r in rows if r["rows"] == n}
+        assert len(same) == 1, same
+    results.append({"time": "t1", "dataset": "cifar10", "protocol": "full", "encoder": "pixels", "dims": 3072,
+                    "val_acc": 40.0, "test_acc": 40.0, "n_train": 50000, "n_test": 10000, "device": "cpu"},
+                   folder / "runs.csv")  # the document's other sections read the result rows
+    document.update(folder / "runs.csv", tmp_path / "B.md")
+    text = (tmp_path / "B.md").read_text()
+    body = text[text.index("bench:scale:start"):text.index("bench:scale:end")]
+    assert "| 2,000" in body and "streamed (1.6e-05 GB)" in body
+    assert "Growth exponent of time in rows" in body and "width 32, streamed, 2 processes:" in body
+    assert (folder / "figures" / "scale.png").stat().st_size > 0
