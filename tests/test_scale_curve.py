@@ -18,6 +18,10 @@ def test_synthetic_features_are_float16_on_disk_float32_when_read_and_written_on
         assert f["features"].dtype == np.float16 and f["features"].fletcher32
     X = first.read()
     assert X.dtype == np.float32 and X.shape == (1000, 16) and np.isfinite(X).all()
+    with h5py.File(first.path, "r") as f:
+        assert np.array_equal(X, f["features"][...].astype(np.float32))
+    picked = np.array([999, 3, 4, 5, 0])  # rows in any order: widened alike
+    assert np.array_equal(first.read(picked), X[picked])
     assert np.bincount(first.labels()).tolist() == [100] * 10
     said = []
     again = synthetic(cache, 1000, 16, "train", log=said.append)
@@ -34,7 +38,7 @@ def test_bench_scale_measures_every_case_and_the_report_draws_the_curve(monkeypa
     assert ran.code == 0, ran.err
     rows = list(csv.DictReader(open(folder / "scale.csv")))
     assert [(r["rows"], r["placement"], r["processes"]) for r in rows] == [
-        (n, p, k) for n in ("1000", "2000") for k in ("1", "2") for p in ("in memory", "streamed")]
+        (n, p, k) for n in ("1000", "2000") for k in ("1", "2") for p in ("no budget", "budget")]
     assert all(r["status"] == "ok" and float(r["passes"]) > 0 and float(r["peak_rss_gb"]) > 0 for r in rows)
     for n in ("1000", "2000"):  # wherever the rows are held, the same fit
         same = {(r["test_acc"], r["val_acc"]) for r in rows if r["rows"] == n}
@@ -45,6 +49,6 @@ def test_bench_scale_measures_every_case_and_the_report_draws_the_curve(monkeypa
     document.update(folder / "runs.csv", tmp_path / "B.md")
     text = (tmp_path / "B.md").read_text()
     body = text[text.index("bench:scale:start"):text.index("bench:scale:end")]
-    assert "| 2,000" in body and "streamed (1.6e-05 GB)" in body
-    assert "Growth exponent of time in rows" in body and "width 32, streamed, 2 processes:" in body
+    assert "| 2,000" in body and "1.6e-05 GB budget" in body
+    assert "Growth exponent of time in rows" in body and "width 32, budget, 2 processes:" in body
     assert (folder / "figures" / "scale.png").stat().st_size > 0

@@ -221,7 +221,8 @@ def solvers(dataset, spec, row_counts, probe_spec, solvers, precisions, scale, g
               help="Training rows per case (repeatable); 1,280,000 is ImageNet-1k's training set.")
 @click.option("--width", default=2048, show_default=True, type=click.IntRange(min=16), help="Features per row.")
 @click.option("--budget", default="2GB", show_default=True, type=options.MemorySize(),
-              help="Memory per process for the training rows in the streamed cases (--memory's meaning).")
+              help="Memory per process for the training rows in the budget cases (--memory's meaning: past it, "
+                   "the rows stream from the cache file).")
 @click.option("--processes", "process_counts", type=click.IntRange(min=1), multiple=True, default=(1, 2),
               show_default=True, help="Processes sharing the rows, as under torchrun (repeatable).")
 @click.option("--c", "C", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True),

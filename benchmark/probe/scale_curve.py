@@ -63,7 +63,8 @@ class Case:
 
     @property
     def placement(self) -> str:
-        return "streamed" if self.budget else "in memory"
+        """Under a budget the probe streams the rows when its share does not fit, as ``--memory`` does."""
+        return "budget" if self.budget else "no budget"
 
 
 def fits_in_memory(rows: int, width: int) -> bool:
@@ -107,8 +108,8 @@ def run_case(train: CachedFeatures, test: CachedFeatures, case: Case, C: float) 
 
 def scale_curve(cache: FeatureCache, row_counts, width: int, budget: int, process_counts, C: float, out: Path,
                 log=print):
-    """Every case of rows x (in memory where it fits, under ``budget``) x processes; a row each appended to
-    ``out`` as it completes, and a line each yielded."""
+    """Every case of rows x (no budget where the rows fit in memory; ``budget``) x processes; a row each
+    appended to ``out`` as it completes, and a line each yielded."""
     test = synthetic(cache, TEST_ROWS, width, "test", log)
     for rows in row_counts:
         train = synthetic(cache, rows, width, "train", log)

@@ -34,7 +34,7 @@ def scale(report: Report) -> str:
     exponent = growth(rows)
     table = pd.DataFrame({
         "rows": rows.rows.map(lambda v: f"{v:,}"), "width": rows.width.astype(str),
-        "placement": [p + (f" ({b:g} GB)" if p == "streamed" else "") for p, b in zip(rows.placement, rows.budget_gb)],
+        "memory": [f"{b:g} GB budget" if p == "budget" else "no budget" for p, b in zip(rows.placement, rows.budget_gb)],
         "processes": rows.processes.astype(str), "seconds": rows.seconds.map(lambda v: f"{v:.1f}"),
         "passes": rows.passes.map(lambda v: f"{v:.0f}"), "s per pass": rows.s_per_pass.map(lambda v: f"{v:.2f}"),
         "peak RSS GB (largest process)": rows.peak_rss_gb.map(lambda v: f"{v:.2f}"),
