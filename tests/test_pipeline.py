@@ -382,8 +382,15 @@ def test_bench_limits_stores_the_peaks_that_the_timings_table_sets_each_stage_ag
     results.append({"time": "t1", "dataset": "cifar10", "protocol": "full", "encoder": "pixels", "dims": 3072,
                     "C": 1e-4, "scale": "none", "solver": "torch", "val_acc": 40.0, "test_acc": 40.0, "n_train": 50000,
                     "val_size": 10000, "n_test": 10000, "extract_s": 10.0, "fit_s": 8.0, "search_s": 6.0,
-                    "refit_s": 2.0, "search_passes": 100, "refit_passes": 20, "peak_rss_gb": 1.0, "device": "cpu",
-                    "gap": 1e-4, "search_gap": 1e-4, "probe": "svm"}, folder / "runs.csv")
+                    "refit_s": 2.0, "search_passes": 100, "refit_passes": 20, "peak_rss_gb": 1.0,
+                    "device": found["machine"]["device"], "gap": 1e-4, "search_gap": 1e-4, "probe": "svm"},
+                   folder / "runs.csv")
+    elsewhere = {"time": "t2", "dataset": "cifar10", "protocol": "full", "encoder": "kmeans", "dims": 6400, "C": 1e-3,
+                 "scale": "standard", "solver": "torch", "val_acc": 70.0, "test_acc": 70.0, "n_train": 50000,
+                 "val_size": 10000, "n_test": 10000, "extract_s": 10.0, "fit_s": 8.0, "search_s": 7.0, "refit_s": 1.0,
+                 "search_passes": 100, "refit_passes": 20, "peak_rss_gb": 1.0, "device": "cpu (Another CPU, 2 threads)",
+                 "gap": 1e-4, "search_gap": 1e-4, "probe": "svm"}
+    results.append(elsewhere, folder / "runs.csv")  # measured on another machine: no share of these peaks
     document.update(folder / "runs.csv", tmp_path / "B.md")
     text = (tmp_path / "B.md").read_text()
     table = text[text.index("bench:timings:start"):text.index("bench:timings:end")]
@@ -391,3 +398,5 @@ def test_bench_limits_stores_the_peaks_that_the_timings_table_sets_each_stage_ag
     searched = 100 * 40000 * 3072 * 4 / 1e9  # GB read by the search's passes
     share = searched / 6.0 / found["peaks"]["memory_read_gbs"]
     assert f"6.0 · {searched:,.0f} GB · {share:.0%}" in table
+    other = next(line for line in table.splitlines() if "Another CPU" in line)
+    assert f"7.0 · {100 * 40000 * 6400 * 4 / 1e9:,.0f} GB " in other and "%" not in other

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 
 import torch
 import torch.distributed as dist
@@ -30,12 +31,23 @@ def resolve_device(name: str, option: str = "--device ") -> str:
     return name
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``AMD EPYC``), or "" where the system does not say."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        return platform.processor()
+
+
 def device_name(device: torch.device | str) -> str:
-    """``cuda (NVIDIA H200)`` or ``cpu (2 threads)``: what a timing was measured on."""
+    """``cuda (NVIDIA H200)`` or ``cpu (AMD EPYC, 2 threads)``: what a timing was measured on, so that timings from
+    different machines are never set against each other's peaks."""
     device = torch.device(device)
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    model = cpu_model()
+    return f"cpu ({model + ', ' if model else ''}{torch.get_num_threads()} threads)"
 
 
 def bfloat16_is_fast(device) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.devices import device_name
+from ..core.devices import cpu_model, device_name
 from ..core.files import write_text
 from ..data.cache import CacheKey, CachedFeatures, FeatureCache
 
@@ -89,14 +89,8 @@ def hdf5_read_gbs(root: Path) -> float:
 
 
 def machine(device: torch.device) -> dict:
-    model = ""
-    try:
-        model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                     "")
-    except OSError:
-        pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
-    return {"device": device_name(device), "cpu": model or platform.processor(), "cores": os.cpu_count(),
+    return {"device": device_name(device), "cpu": cpu_model() or platform.processor(), "cores": os.cpu_count(),
             "memory_gb": round(memory, 1), "torch": torch.__version__, "host": platform.node()}
 
 

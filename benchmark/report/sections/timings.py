@@ -45,9 +45,10 @@ def timings(report: Report) -> str:
                                             as_index=False).tail(1)
     full = full.sort_values(["dims", "encoder", "probe_kind", "device"], ascending=[False, True, True, True])
     found = limits.read(report.folder)
-    peaks = found["peaks"] if found else None
+    here = found["machine"]["device"] if found else None
     cells, furthest = {stage: [] for stage in ("encoder fit", "extraction", "search", "refit")}, []
     for _, row in full.iterrows():
+        peaks = found["peaks"] if row.device == here else None  # a row from another machine: no share of these peaks
         for stage, (seconds, work, unit) in stage_work(row).items():
             share = fraction(seconds, work, unit, peaks)
             text = "" if pd.isna(seconds) else f"{seconds:.1f}"
@@ -75,7 +76,7 @@ def timings(report: Report) -> str:
                  f"{p['matmul_bfloat16_gflops']:,.0f} in bfloat16; memory {p['memory_read_gbs']:.1f} GB/s; a cached "
                  f"feature file read at {p['hdf5_read_gbs']:.2f} GB/s. Work: GFLOP of matrix products (the encoder's "
                  f"fit and extraction, kNN's searches; counted from the shapes), GB of float32 rows read by a linear "
-                 f"probe's passes; its share of the best peak of its kind.\n")
+                 f"probe's passes; its share of the best peak of its kind, for rows measured on that device.\n")
     if furthest:
         share, stage, encoder, probe = min(furthest)
         text += (f"\nFurthest from its limit on this machine: the {stage} of `{encoder}` ({probe} probe), at "
