@@ -47,7 +47,7 @@ def synthetic(cache: FeatureCache, rows: int, width: int, split: str, log=print)
     centres = np.random.default_rng(0).standard_normal((CLASSES, width), dtype=np.float32) * SEPARATION
     noise = np.random.default_rng({"train": 1, "test": 2}[split] * 1_000_003 + rows)
     labels = np.arange(rows, dtype=np.int64) % CLASSES
-    log(f"writing {rows:,} synthetic {split} rows of {width} float16 features ({rows * width * 2 / 1e9:.1f} GB)")
+    log(f"writing {rows:,} synthetic {split} rows of {width} float16 features ({rows * width * 2 / 1e9:.2g} GB)")
     with cache.writer(key, rows, width, labels, {"synthetic": True}, {}, dtype=np.float16) as out:
         for start in range(0, rows, WRITE_BLOCK):
             y = labels[start:start + WRITE_BLOCK]
