@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 
 from benchmark.data.cache import FeatureCache
-from benchmark.probe.scale_curve import synthetic
+from benchmark.probe.scale_curve import Case, run_case, synthetic
 from conftest import console
 
 
@@ -26,6 +26,15 @@ def test_synthetic_features_are_float16_on_disk_float32_when_read_and_written_on
     said = []
     again = synthetic(cache, 1000, 16, "train", log=said.append)
     assert again.path == first.path and not said  # found, not written again
+
+
+def test_a_case_whose_process_fails_is_a_row_that_says_so(tmp_path):
+    cache = FeatureCache(tmp_path)
+    train, test = (synthetic(cache, 200, 8, split, log=lambda _: None) for split in ("train", "test"))
+    train.path.unlink()  # the child cannot read its rows
+    found = run_case(train, test, Case(200, 0, 1), 1e-3)
+    assert found["status"].startswith("failed (") and train.path.name in found["status"]
+    assert "\n" not in found["status"]
 
 
 def test_bench_scale_measures_every_case_and_the_report_draws_the_curve(monkeypatch, capsys, tmp_path):

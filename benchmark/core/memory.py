@@ -1,5 +1,7 @@
 """Memory: the peak of this process (recorded beside timings), what is available, sizes as people write them."""
 
+import ctypes
+import ctypes.util
 import os
 import re
 import resource
@@ -40,3 +42,13 @@ def default_budget() -> int:
 def peak_rss_gb() -> float:
     """Peak resident set size of this process so far, in GB (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def release_freed() -> None:
+    """Hand the heap's freed pages back to the system (glibc's ``malloc_trim``; elsewhere nothing to do): what an
+    extraction freed would otherwise stay in this process's RSS under the probe that follows."""
+    name = ctypes.util.find_library("c")
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc
+        pass

@@ -12,7 +12,7 @@ from ..core.devices import device_name, resolve_device
 from ..core import provenance
 from ..core.distributed import Shard
 from ..core.files import check_folder
-from ..core.memory import peak_rss_gb
+from ..core.memory import peak_rss_gb, release_freed
 from ..data import datasets
 from ..data.cache import FeatureCache
 from ..encoders import registry
@@ -74,6 +74,7 @@ def features(dataset: str, spec: str, opts: RunOptions, log=print):
     opts.probe = protocols.usable_probe(opts.probe, opts.protocol, splits["train"].labels, val_size, opts.per_class,
                                         log)
     got = extract(encoder, dataset, splits, cache, opts.batch_size, log=log)
+    release_freed()  # the extraction's batches go back to the system before the probe reads its matrix
     if not Shard.current().lead:  # the other ranks of torchrun: their share of the probe, said by rank 0
         return source, splits, encoder, got
     if got.cached:
@@ -111,7 +112,7 @@ def run(dataset: str, spec: str, opts: RunOptions, log=print) -> list[dict]:
     probe = probe_config(opts, encoder)
     device = probe.device
     train, test = got.features["train"], got.features["test"]
-    need = train.n_rows * encoder.dim * 4 * 1.5 / Shard.current().world
+    need = protocols.Placement(probe.memory).need(train.n_rows, encoder.dim) / Shard.current().world
     if probe.memory and need > probe.memory and lead:
         log(f"the training features ({need / 1e9:.1f} GB in memory) exceed the probe's budget ({probe.memory / 1e9:.1f} "
             "GB; --memory sets it): it reads them from the cache file block by block each pass")

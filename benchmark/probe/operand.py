@@ -22,6 +22,7 @@ from ..data.cache import CachedFeatures
 
 BLOCK = 256  # rows per block of float64 products (measured 3-5x faster than 2048 rows here)
 COPY_BLOCK = 4096  # rows per block when making the bfloat16 copy
+PIECE = 8192  # rows per product of the spectrum's passes: (PIECE, r) temporaries, not (n, r)
 LADDER = ("mixed", "float32", "float64")
 
 
@@ -238,6 +239,21 @@ class Operand:
         """|x~_i|^2 of this process's rows, float64."""
         return torch.cat([torch.linalg.vector_norm(b, dim=1).double().pow(2) + 1.0 for b in self.source.blocks()])
 
+    def gram_times(self, Q: torch.Tensor) -> torch.Tensor:
+        """X~^T X~ Q for Q (d + 1, r), summed over every process's rows, in one pass of ``PIECE`` rows at a time:
+        never an (n, r) temporary (at 1.28 M rows and r = 512, X~ Q alone would be 2.6 GB)."""
+        d, Q = self.source.d, Q.to(self.result)
+        shift = self.mean.to(self.result) @ Q[:d] + Q[d]  # what each row's [mean, 1] adds to its product
+        out = torch.zeros(d, Q.shape[1], dtype=self.result, device=Q.device)
+        column = torch.zeros(Q.shape[1], dtype=self.result, device=Q.device)
+        for block in self._blocks():
+            for piece in block.split(PIECE):
+                Z = (piece @ Q[:d].to(piece.dtype)).to(self.result) + shift
+                out += (piece.T @ Z.to(piece.dtype)).to(self.result)
+                column += Z.sum(0)
+        out, column = self.reduce(out), self.reduce(column)
+        return torch.cat([out + self.mean.to(self.result)[:, None] * column, column[None]])
+
 
 @dataclass
 class Spectrum:
@@ -248,18 +264,17 @@ class Spectrum:
 
     @classmethod
     def of(cls, X, rank: int = 512, power_iters: int = 1, seed: int = 0) -> "Spectrum":
-        """Randomized range finder with power iterations (Halko et al. 2011): 2 * (power_iters + 1) + 1 passes.
-        The same seed on every process of a sharded matrix, so all hold the same spectrum."""
+        """Randomized range finder with power iterations (Halko et al. 2011): power_iters + 2 passes, each one
+        X~^T X~ Q. The same seed on every process of a sharded matrix, so all hold the same spectrum."""
         X = X if isinstance(X, Operand) else Operand.of(X, "float32")
         d, device = X.source.d, X.source.device
         g = torch.Generator(device="cpu").manual_seed(seed)
         Q = torch.randn(d + 1, min(rank, d + 1), generator=g).to(device)
         for _ in range(power_iters + 1):
-            w, wb = X.t_times(X.times(Q[:d].T, Q[d]))
-            Q, _ = torch.linalg.qr(torch.cat([w, wb[:, None]], 1).T.float())
+            Q, _ = torch.linalg.qr(X.gram_times(Q).float())
         Q, _ = torch.linalg.qr(Q.double())  # orthonormal to float64 precision: M^-1 must stay positive definite
-        B = X.times(Q[:d].T.float(), Q[d].float()).double()
-        values, U = torch.linalg.eigh(X.reduce(B.T @ B))
+        B = Q.T @ X.gram_times(Q.float()).double()  # Q^T X~^T X~ Q
+        values, U = torch.linalg.eigh(0.5 * (B + B.T))
         return cls(Q @ U, values.clamp_min(0).float())
 
 

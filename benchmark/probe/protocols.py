@@ -87,8 +87,12 @@ class Placement:
     budget: int = 0
     copies: float = 1.5
 
+    def need(self, n_rows: int, width: int) -> float:
+        """Bytes the probe holds for ``n_rows`` rows in memory."""
+        return n_rows * width * 4 * self.copies
+
     def fits(self, n_rows: int, width: int) -> bool:
-        return not self.budget or n_rows * width * 4 * self.copies <= self.budget
+        return not self.budget or self.need(n_rows, width) <= self.budget
 
     def rows(self, features: CachedFeatures, file_rows: np.ndarray, columns, device) -> Rows:
         shard = Shard.current()
@@ -153,7 +157,7 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     labels = train.labels()[rows]
     fit_pos, val_pos = validation_split(labels, val_size, seed)
     device = torch.device(config.device)
-    placement = Placement(config.memory, 1.5)
+    placement = Placement(config.memory)
     data = Training.read(train, rows, labels, fit_pos, val_pos, columns, device, placement)
     n_classes = int(labels.max()) + 1
     if config.kind == "knn":
@@ -223,7 +227,7 @@ def _knn_full(data: Training, n_classes: int, test, config: ProbeConfig, columns
         return knn.predict(knn.classify(all_rows, data.y_all, knn.normalise_(standardizer.apply_(X)), n_classes,
                                         choice.k, choice.t, desc="kNN: test"))
 
-    correct = _test_correct(predict, test, columns, data.X_val.device, Placement(config.memory, 1.5))
+    correct = _test_correct(predict, test, columns, data.X_val.device, Placement(config.memory))
     test_acc = None if correct is None else float(correct.mean()) * 100.0
     fit_s = time.perf_counter() - start
     return ProbeResult(float("nan"), choice.accuracy, test_acc, [(k, a) for k, _, a in choice.tried], fit_s, correct,

@@ -10,21 +10,17 @@ pass, the largest process's peak RSS, accuracy and gap. The report fits the grow
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.multiprocessing as mp
 
 from ..core.devices import device_name
 from ..core.files import append_csv
 from ..core.memory import available_bytes, peak_rss_gb
+from ..core.processes import isolated
 from ..data.cache import CachedFeatures, CacheKey, FeatureCache
 from .protocols import Placement, run_probe, validation_size
 from .solver import ProbeConfig
@@ -69,38 +65,23 @@ class Case:
 
 def fits_in_memory(rows: int, width: int) -> bool:
     """Whether the rows, as float32 with the probe's copies (over all processes), fit in the memory available now."""
-    return rows * width * 4 * Placement().copies < 0.8 * available_bytes()
+    return Placement().need(rows, width) < 0.8 * available_bytes()
 
 
-def _process(rank: int, world: int, port: int, paths: tuple[str, str], config: dict, out: str) -> None:
-    if world > 1:
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+def _case(paths: tuple[str, str], config: dict) -> dict:
     train, test = (CachedFeatures.open(Path(p)) for p in paths)
     start = time.perf_counter()
     result = run_probe(train, test, validation_size(10_000, train.n_rows), 0, ProbeConfig(**config))
-    seconds = time.perf_counter() - start
-    Path(out, f"{rank}.json").write_text(json.dumps({
-        "seconds": seconds, "passes": result.passes, "peak_rss_gb": peak_rss_gb(), "C": result.C,
-        "val_acc": result.val_acc, "test_acc": result.test_acc, "gap": result.gap}))
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    return {"seconds": time.perf_counter() - start, "passes": result.passes, "peak_rss_gb": peak_rss_gb(),
+            "C": result.C, "val_acc": result.val_acc, "test_acc": result.test_acc, "gap": result.gap}
 
 
 def run_case(train: CachedFeatures, test: CachedFeatures, case: Case, C: float) -> dict:
     """One case in ``case.processes`` fresh processes: rank 0's figures, the largest peak RSS of any."""
     config = asdict(ProbeConfig(kind="svm", grid=(C,), scale="none", memory=case.budget))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as out:
-        try:
-            mp.start_processes(_process, args=(case.processes, port, (str(train.path), str(test.path)), config, out),
-                               nprocs=case.processes, start_method="spawn")
-        except mp.ProcessException as exc:
-            return {"status": f"failed ({str(exc).splitlines()[0]})"}
-        found = [json.loads(Path(out, f"{r}.json").read_text()) for r in range(case.processes)]
+    status, found = isolated(_case, ((str(train.path), str(test.path)), config), case.processes)
+    if status != "ok":
+        return {"status": status}
     first = found[0]
     return {"status": "ok", **{k: first[k] for k in ("seconds", "passes", "C", "val_acc", "test_acc", "gap")},
             "peak_rss_gb": max(f["peak_rss_gb"] for f in found), "s_per_pass": first["seconds"] / first["passes"]}

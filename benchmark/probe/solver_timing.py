@@ -7,7 +7,6 @@ refit, what ``fit_s`` records in result rows), then one test score.
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 from ..core.devices import device_name
 from ..core.files import append_csv, check_csv
 from ..core.memory import peak_rss_gb
+from ..core.processes import isolated
 from ..data.cache import CachedFeatures
 from .protocols import run_probe, validation_size, validation_split
 from .solver import ProbeConfig
@@ -33,38 +33,27 @@ def training_rows(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return validation_split(labels, n, seed)[1]
 
 
-def _case(train_path, test_path, n_rows, config_dict, val_size, seed, queue):
+def _case(train_path: str, test_path: str, n_rows: int, config_dict: dict, val_size: int, seed: int) -> dict:
     train, test = (CachedFeatures.open(Path(p)) for p in (train_path, test_path))
     rows = training_rows(train.labels(), n_rows, seed)
-    start = time.perf_counter()
     result = run_probe(train, test, validation_size(val_size, len(rows)), seed, ProbeConfig(**config_dict),
                        rows=rows)
-    queue.put({"C": result.C, "val_acc": round(result.val_acc, 3), "test_acc": round(result.test_acc, 3),
-               "fit_s": round(result.fit_s, 1), "search_points": len(result.tried),
-               "wall_s": time.perf_counter() - start, "n_train": len(rows),
-               "peak_rss_gb": round(peak_rss_gb(), 2), "gap": float(f"{result.gap:.3g}"),
-               "search_gap": float(f"{result.search_gap:.3g}"),
-               "passes": round(result.passes) if np.isfinite(result.passes) else ""})
+    return {"C": result.C, "val_acc": round(result.val_acc, 3), "test_acc": round(result.test_acc, 3),
+            "fit_s": round(result.fit_s, 1), "search_points": len(result.tried), "n_train": len(rows),
+            "peak_rss_gb": round(peak_rss_gb(), 2), "gap": float(f"{result.gap:.3g}"),
+            "search_gap": float(f"{result.search_gap:.3g}"),
+            "passes": round(result.passes) if np.isfinite(result.passes) else ""}
 
 
 def run_case(train: CachedFeatures, test: CachedFeatures, n_rows: int, config: ProbeConfig,
              val_size: int = 10_000, seed: int = 0, timeout_s: float | None = None) -> dict:
     """One case in a child process; a case past ``timeout_s`` is stopped and reported as such."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_case, args=(str(train.path), str(test.path), n_rows, asdict(config),
-                                                val_size, seed, queue))
     start = time.perf_counter()
-    child.start()
-    child.join(timeout_s)
-    if child.is_alive():
-        child.kill()
-        child.join()
-        return {"status": f"stopped after {timeout_s:.0f} s", "fit_s": round(time.perf_counter() - start, 1),
-                "n_train": n_rows}
-    if child.exitcode != 0:
-        return {"status": f"failed (exit code {child.exitcode})", "n_train": n_rows}
-    return {"status": "ok", **queue.get()}
+    status, found = isolated(_case, (str(train.path), str(test.path), n_rows, asdict(config), val_size, seed),
+                             timeout_s=timeout_s)
+    if status != "ok":
+        return {"status": status, "fit_s": round(time.perf_counter() - start, 1), "n_train": n_rows}
+    return {"status": "ok", **found[0]}
 
 
 def cases(solvers, precisions) -> list[dict]:
