@@ -61,3 +61,8 @@ def test_bench_scale_measures_every_case_and_the_report_draws_the_curve(monkeypa
     assert "| 2,000" in body and "1.6e-05 GB budget" in body
     assert "Growth exponent of time in rows" in body and "width 32, budget, 2 processes:" in body
     assert (folder / "figures" / "scale.png").stat().st_size > 0
+    again = console(monkeypatch, capsys, "scale", "--rows", "1000", "--width", "32", "--budget", "16KB", "--processes",
+                    "1", "--placement", "budget", "--cache-dir", tmp_path / "cache", "--out", folder / "scale.csv")
+    assert again.code == 0, again.err
+    assert [(r["rows"], r["placement"]) for r in list(csv.DictReader(open(folder / "scale.csv")))[8:]] == [
+        ("1000", "budget")]

@@ -227,16 +227,18 @@ def solvers(dataset, spec, row_counts, probe_spec, solvers, precisions, scale, g
               show_default=True, help="Processes sharing the rows, as under torchrun (repeatable).")
 @click.option("--c", "C", default=1e-3, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="The SVM's C (one fit per case: the curve is about rows, not the search).")
+@click.option("--placement", type=click.Choice(["both", "memory", "budget"]), default="both", show_default=True,
+              help="Which cases: in memory (where the rows fit), under --budget, or both.")
 @options.cache_dir
 @options.beside_results("scale.csv", "CSV the cases are appended to, each as it completes.")
-def scale(row_counts, width, budget, process_counts, C, cache_dir, out):
+def scale(row_counts, width, budget, process_counts, C, placement, cache_dir, out):
     """How the SVM probe's time and memory grow with the rows: synthetic float16 features (kept in the cache
     folder), in memory where they fit and streamed under --budget, in one process and sharded over several."""
     from ..data.cache import FeatureCache
     from ..probe.scale_curve import scale_curve
 
     for line in scale_curve(FeatureCache(cache_dir), row_counts, width, budget, process_counts, C, Path(out),
-                            log=log):
+                            placement, log=log):
         click.echo(line)
 
 

@@ -88,14 +88,15 @@ def run_case(train: CachedFeatures, test: CachedFeatures, case: Case, C: float) 
 
 
 def scale_curve(cache: FeatureCache, row_counts, width: int, budget: int, process_counts, C: float, out: Path,
-                log=print):
-    """Every case of rows x (no budget where the rows fit in memory; ``budget``) x processes; a row each
-    appended to ``out`` as it completes, and a line each yielded."""
+                placement: str = "both", log=print):
+    """Every case of rows x (no budget where the rows fit in memory; ``budget``: as ``placement`` says, "memory",
+    "budget" or "both") x processes; a row each appended to ``out`` as it completes, and a line each yielded."""
     test = synthetic(cache, TEST_ROWS, width, "test", log)
     for rows in row_counts:
         train = synthetic(cache, rows, width, "train", log)
         for processes in process_counts:
-            budgets = ([0] if fits_in_memory(rows, width) else []) + [budget]
+            budgets = ([0] if placement != "budget" and fits_in_memory(rows, width) else []) + \
+                ([budget] if placement != "memory" else [])
             for case in (Case(rows, b, processes) for b in budgets):
                 log(f"{rows:,} rows, {case.placement}, {processes} process{'es' if processes > 1 else ''} ...")
                 load = os.getloadavg()[0]
