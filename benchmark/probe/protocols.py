@@ -94,6 +94,11 @@ class Placement:
     def fits(self, n_rows: int, width: int) -> bool:
         return not self.budget or self.need(n_rows, width) <= self.budget
 
+    def block_rows(self, width: int) -> int:
+        """Rows per block streamed under the budget: an eighth of it as float32, so that the block, its float16
+        read and its standardised copy leave room for what the probe keeps per row."""
+        return max(1, int(self.budget / (8 * width * 4)))
+
     def rows(self, features: CachedFeatures, file_rows: np.ndarray, columns, device) -> Rows:
         shard = Shard.current()
         bounds = shard.bounds(len(file_rows))
@@ -101,8 +106,7 @@ class Placement:
         width = len(range(features.dim)[columns or slice(None)])
         if self.fits(len(mine), width):
             return MemoryRows(to_tensor(features.read(mine, columns), device), shard.world > 1, offset)
-        block = max(1, int(self.budget / (4 * width * 4)))  # a quarter of the budget per block read
-        return DiskRows(features, mine, columns, device, block, shard.world > 1, offset)
+        return DiskRows(features, mine, columns, device, self.block_rows(width), shard.world > 1, offset)
 
 
 @dataclass
@@ -196,7 +200,7 @@ def _test_correct(predict, test: CachedFeatures | None, columns, device, placeme
     if test is None:
         return None
     width = len(range(test.dim)[columns or slice(None)])
-    block = test.n_rows if placement.fits(test.n_rows, width) else max(1, int(placement.budget / (4 * width * 4)))
+    block = test.n_rows if placement.fits(test.n_rows, width) else placement.block_rows(width)
     predicted = torch.cat([predict(to_tensor(test.read(np.arange(i, min(i + block, test.n_rows)), columns),
                                              device)).cpu() for i in range(0, test.n_rows, block)])
     return (predicted == torch.from_numpy(test.labels())).numpy()
