@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from . import params
-from .newton import Loss, Newton
-from .operand import Operand, Rows, Spectrum, as_rows
+from .newton import LinearSolver, Loss
+from .operand import Operand, as_rows
 
 
 def objective_terms(Z: torch.Tensor, Y: torch.Tensor, W, b, C: float, reduce=lambda t: t):
@@ -100,45 +99,17 @@ class Softmax(Loss):
         return Z, torch.tensor([gap], dtype=torch.float64)
 
 
-class LogRegSolver:
+class LogRegSolver(LinearSolver):
     """Multinomial logistic regression; ``fit`` stops at relative duality gap ``tol`` (certified)."""
+
+    loss = Softmax
 
     def __init__(self, C: float = 1.0, tol: float = 1e-3, max_iter: int = 200, max_cg: int = 250,
                  precision: str = "auto", time_limit: float | None = None):
-        if precision not in ("auto", "float32", "mixed"):
-            raise ValueError(f"precision must be auto, float32 or mixed, got {precision!r}")
-        self.C, self.tol = params.positive_finite("C", C), params.positive_finite("tol (relative duality gap)", tol)
-        self.max_iter, self.max_cg = params.positive_int("max_iter", max_iter), max_cg
-        self.precision, self.time_limit = precision, time_limit
-        self.coef_ = self.intercept_ = None
-        self.gap_ = float("nan")
-        self.certified_, self.passes_, self.n_iter_, self.precision_ = False, 0.0, 0, ""
-
-    @property
-    def gap(self) -> float:
-        return float(self.gap_)
-
-    def decision_function(self, X: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.linear(X, self.coef_.to(X.dtype), self.intercept_.to(X.dtype)).float()
-
-    def predict(self, X: torch.Tensor) -> torch.Tensor:
-        return self.decision_function(X).argmax(1)
+        super().__init__(C, tol, max_iter, max_cg, precision, time_limit)
 
     def predict_proba(self, X: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.decision_function(X).double(), 1).float()
-
-    def fit(self, X: Rows | torch.Tensor, y: torch.Tensor, n_classes: int | None = None,
-            warm_start: tuple[torch.Tensor, torch.Tensor] | None = None, operand: Operand | None = None,
-            spectrum: Spectrum | None = None, progress=None):
-        k = int(n_classes or int(y.max()) + 1)
-        X = as_rows(X)
-        newton = Newton(Softmax(self.C, y, k, X.device, X.reduce), self.tol, self.max_iter, self.max_cg,
-                        self.precision, self.time_limit, progress)
-        fit = newton.fit(X, k, warm_start, operand, spectrum)
-        self.coef_, self.intercept_, self.gap_, self.precision_ = fit.W.float(), fit.b.float(), float(fit.gap[0]), fit.rung
-        self.passes_, self.n_iter_ = fit.passes, fit.n_iter
-        self.certified_ = self.gap_ <= self.tol
-        return self
 
     def objective(self, X: torch.Tensor, y: torch.Tensor) -> float:
         """The primal objective in float64, for comparing solvers."""

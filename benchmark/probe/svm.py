@@ -28,9 +28,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from . import params
-from .newton import Loss, Newton
-from .operand import Operand, Rows, Spectrum, as_rows
+from .newton import LinearSolver, Loss
+from .operand import Operand, as_rows
 
 
 def one_vs_rest(y: torch.Tensor, k: int, device, dtype=torch.float32) -> torch.Tensor:
@@ -105,52 +104,10 @@ class SquaredHinge(Loss):
         return H
 
 
-class SVMSolver:
+class SVMSolver(LinearSolver):
     """One-vs-rest L2-SVM; ``fit`` stops when every class's relative duality gap is at most ``tol``."""
 
-    def __init__(self, C: float = 1.0, tol: float = 1e-3, max_iter: int = 200, max_cg: int = 500,
-                 precision: str = "auto", time_limit: float | None = None):
-        if precision not in ("auto", "float32", "mixed"):
-            raise ValueError(f"precision must be auto, float32 or mixed, got {precision!r}")
-        self.C, self.tol = params.positive_finite("C", C), params.positive_finite("tol (relative duality gap)", tol)
-        self.max_iter, self.max_cg = params.positive_int("max_iter", max_iter), max_cg
-        self.precision, self.time_limit = precision, time_limit
-        self.coef_: torch.Tensor | None = None  # (k, d)
-        self.intercept_: torch.Tensor | None = None  # (k,)
-        self.gap_: torch.Tensor | None = None  # (k,) relative duality gap per class, float64
-        self.certified_ = False
-        self.precision_ = ""  # the highest rung of the precision ladder the fit needed
-        self.passes_ = 0.0  # passes over the float32 X (a bfloat16, float64 or shrunk pass counts its share)
-        self.n_iter_ = 0
-
-    def fit(self, X: Rows | torch.Tensor, y: torch.Tensor, n_classes: int | None = None,
-            warm_start: tuple[torch.Tensor, torch.Tensor] | None = None, operand: Operand | None = None,
-            spectrum: Spectrum | None = None, progress=None):
-        """Fit on float32 X (n, d) and integer labels y (n,).
-
-        ``operand`` may pass a ready ``Operand.of(X, "mixed")`` and ``spectrum`` (``Spectrum.of(operand)``)
-        preconditions CG; both are worth computing once per matrix and sharing along the C grid.
-        """
-        k = int(n_classes or int(y.max()) + 1)
-        X = as_rows(X)
-        newton = Newton(SquaredHinge(self.C, y, k, X.device, X.reduce), self.tol, self.max_iter, self.max_cg,
-                        self.precision, self.time_limit, progress)
-        fit = newton.fit(X, k, warm_start, operand, spectrum)
-        self.coef_, self.intercept_, self.gap_, self.precision_ = fit.W, fit.b, fit.gap, fit.rung
-        self.passes_, self.n_iter_ = fit.passes, fit.n_iter
-        self.certified_ = bool((self.gap_ <= self.tol).all())
-        return self
-
-    @property
-    def gap(self) -> float:
-        """The worst class's relative duality gap."""
-        return float(self.gap_.max())
-
-    def decision_function(self, X: torch.Tensor) -> torch.Tensor:
-        return F.linear(X, self.coef_.to(X.dtype), self.intercept_.to(X.dtype)).float()
-
-    def predict(self, X: torch.Tensor) -> torch.Tensor:
-        return self.decision_function(X).argmax(1)
+    loss = SquaredHinge
 
     def objective(self, X: torch.Tensor, y: torch.Tensor) -> float:
         """Sum over classes of the primal objective, in float64, for comparing solvers."""
