@@ -33,7 +33,7 @@ def log(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _stack(*decorators):
+def stack(*decorators):
     def apply(f):
         for decorator in reversed(decorators):
             f = decorator(f)
@@ -52,7 +52,7 @@ weights_dir = click.option("--weights-dir", envvar="BENCH_WEIGHTS_DIR", type=cli
 strict = click.option("--strict", is_flag=True,
                       help="Refuse image-folder images that are not already 32x32 RGB (by default they are "
                            "converted and counted in one line).")
-data_options = _stack(data_dir, cache_dir, weights_dir)
+data_options = stack(data_dir, cache_dir, weights_dir)
 device = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                       help="Where encoders and the probe run; auto picks CUDA when PyTorch sees a GPU.")
 batch_size = click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1),

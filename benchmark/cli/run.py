@@ -15,6 +15,10 @@ from .options import cli, export_weights_dir, log
 features = click.option("--features", "spec", required=True,
                         help="Encoder spec NAME[:key=value,...], e.g. pixels or dcgan-imagenet:layers=1-4 "
                              "(`bench encoders --verbose` lists names and options).")
+dataset_and_encoder = options.stack(
+    click.argument("dataset"), features, options.data_options,
+    click.option("--download", is_flag=True, help="Fetch the dataset with torchvision where there is internet."),
+    options.strict)
 protocol = click.option("--protocol", type=click.Choice(PROTOCOLS), default="full", show_default=True,
                         help="full: C on validation, refit on all training images; few: --per-class labels per "
                              "class in --draws draws; svhn-1000: the paper's SVHN protocol.")
@@ -32,7 +36,7 @@ probe_spec = click.option(
     help="svm: the paper's L2-SVM; logreg: multinomial logistic regression (both certified, C chosen on "
          "validation); knn: weighted kNN on L2-normalised features (exact, k and T chosen on validation). "
          "Options fix what the search would choose: logreg:c=1e-4, knn:k=20,t=0.07.")
-probe_options = options._stack(
+probe_options = options.stack(
     probe_spec,
     click.option("--solver", type=click.Choice(SOLVERS), default="torch", show_default=True,
                  help="torch: our certified solver; liblinear (svm) or lbfgs (logreg): scikit-learn's, for "
@@ -68,11 +72,7 @@ def _options(data_dir, cache_dir, weights_dir, device, **kw):
 
 
 @cli.command()
-@click.argument("dataset")
-@features
-@options.data_options
-@click.option("--download", is_flag=True, help="Fetch the dataset with torchvision where there is internet.")
-@options.strict
+@dataset_and_encoder
 @protocol
 @options.per_class
 @options.draws
@@ -90,7 +90,8 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, strict, proto
         scale, memory):
     """Evaluate encoder SPEC on DATASET (cifar10, cifar10-lossless, cifar10-test1k, svhn, svhn-extra, folder:PATH).
 
-    Under torchrun, every process extracts its share of the images and the first probes once.
+    Under torchrun, every process extracts its share of the images and probes its share of the training rows; the
+    first writes the row.
     """
     from ..pipeline.run import run as run_benchmark, summary
 
@@ -104,11 +105,7 @@ def run(dataset, spec, data_dir, cache_dir, weights_dir, download, strict, proto
 
 
 @cli.command()
-@click.argument("dataset")
-@features
-@options.data_options
-@click.option("--download", is_flag=True, help="Fetch the dataset with torchvision where there is internet.")
-@options.strict
+@dataset_and_encoder
 @options.seed("Seeds the encoder (and a --limit subset).")
 @options.device
 @options.batch_size
