@@ -33,7 +33,7 @@ from ..data.cache import CachedFeatures
 from . import knn, params
 from .knn import K_GRID
 from .scaling import RawSpace, Standardizer
-from .search import search_C, walk_grid
+from .search import next_start, search_C, start_of, walk_grid
 from .solver import ProbeConfig, accuracy, prepare
 from ..core.distributed import Shard
 from .operand import DiskRows, MemoryRows, Rows, to_tensor
@@ -183,7 +183,8 @@ def run_probe(train: CachedFeatures, test: CachedFeatures | None, val_size: int,
     all_stats = Standardizer(all_rows, config.scale)
     all_rows = all_stats.rows(all_rows)
     prepared = prepare(config, all_rows, prepared.spectrum)  # the search's spectrum preconditions the refit
-    final = prepared.fit(config, walk.C, all_rows, Training.local(data.y_all, all_rows), n_classes, walk.fitted)
+    final = prepared.fit(config, walk.C, all_rows, Training.local(data.y_all, all_rows), n_classes,
+                         start_of(walk.fitted))
     passes = walk.passes + final.passes_
     fit_s = time.perf_counter() - start
     del all_rows, prepared, data
@@ -370,23 +371,26 @@ def run_few_shot(train: CachedFeatures, test: CachedFeatures | None, setting: Fe
         return standardizer.rows(rows), y, standardizer
 
     kept = {}  # search draws: standardised rows and what their fits share, reused along the grid
+    paths = {d: [] for d in range(setting.search_draws)}  # each search draw's fits up the grid
 
-    def fit(d, C, warm=None):
+    def fit(d, C, start=None):
         if d not in kept:
             X, y, standardizer = standardised(d)
             ready = (X, y, standardizer, prepare(config, X))
             if d >= setting.search_draws:
-                return fit_with(ready, C, warm)
+                return fit_with(ready, C, start)
             kept[d] = ready
-        return fit_with(kept[d], C, warm)
+        return fit_with(kept[d], C, start)
 
-    def fit_with(ready, C, warm):
+    def fit_with(ready, C, start):
         X, y, standardizer, prepared = ready
-        model = prepared.fit(config, C, X, y, n_classes, warm[0] if warm is not None else None)
+        model = prepared.fit(config, C, X, y, n_classes, start)
         return model, RawSpace(model, standardizer)
 
-    def evaluate(C, warm):  # every search draw at C, each warm-started from its fit at the previous C
-        fits = [fit(d, C, warm[d] if warm else None) for d in range(setting.search_draws)]
+    def evaluate(C, warm):  # every search draw at C, each started from its own path up the grid
+        fits = [fit(d, C, next_start(paths[d], C, warm)) for d in range(setting.search_draws)]
+        for d, (model, _) in enumerate(fits):
+            paths[d].append((C, model))
         return (float(np.mean([accuracy(raw, X_val, y_val) for _, raw in fits])), fits,
                 max(model.gap for model, _ in fits), sum(model.passes_ for model, _ in fits))
 

@@ -10,6 +10,7 @@ A grid of one C (a probe spec that fixes it) is taken as given.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -17,6 +18,10 @@ from ..core.progress import bar
 from .solver import Prepared, ProbeConfig, accuracy
 
 STEP = 10 ** 0.5  # half a decade
+# where a fit up the grid starts: the last fit moved this share of the secant step through the last two, in log C
+# (a predictor along the path of solutions). On 10,000 headline rows the walk to C = 1e-3 took 410 passes against
+# 521 from the last fit alone (0.5 of the step; the whole step overshot: 195 passes at C = 1e-3 against 159).
+PREDICT = 0.5
 TOP, BOTTOM = 1e4, 1e-10  # the grid never extends past these
 
 
@@ -76,12 +81,33 @@ def walk_grid(grid, patience: int, evaluate: Callable[[float, Any], tuple[float,
     return best
 
 
+def start_of(model) -> tuple:
+    return model.coef_, model.intercept_
+
+
+def next_start(path: list, C: float, warm) -> tuple | None:
+    """Where the fit at C starts: None for a cold fit (``warm`` None: ``path`` begins again), else from the fits
+    walked up to C (``path``: (C, model), ascending), the last moved ``PREDICT`` of the secant step through the
+    last two."""
+    if warm is None:
+        path.clear()
+        return None
+    (C1, m1) = path[-1]
+    if len(path) == 1:
+        return start_of(m1)
+    (C0, m0) = path[-2]
+    a = PREDICT * math.log(C / C1) / math.log(C1 / C0)
+    return m1.coef_ + a * (m1.coef_ - m0.coef_), m1.intercept_ + a * (m1.intercept_ - m0.intercept_)
+
+
 def search_C(config: ProbeConfig, X_fit, y_fit, X_val, y_val, n_classes: int, prepared: Prepared | None = None):
     """C for fitting on (X_fit, y_fit), chosen on (X_val, y_val): the Walk, its ``fitted`` the chosen model."""
     prepared = prepared or Prepared()
+    path = []
 
     def evaluate(C, warm):
-        model = prepared.fit(config, C, X_fit, y_fit, n_classes, warm)
+        model = prepared.fit(config, C, X_fit, y_fit, n_classes, next_start(path, C, warm))
+        path.append((C, model))
         return accuracy(model, X_val, y_val), model, model.gap, model.passes_
 
     return walk_grid(config.grid, config.patience, evaluate)

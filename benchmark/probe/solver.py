@@ -193,8 +193,8 @@ class Prepared:
     operand: Operand | None = None
     spectrum: Spectrum | None = None
 
-    def fit(self, config: ProbeConfig, C: float, X, y, n_classes: int, warm=None):
-        start = (warm.coef_, warm.intercept_) if warm is not None else None
+    def fit(self, config: ProbeConfig, C: float, X, y, n_classes: int, start=None):
+        """A fit at C from ``start`` ((W, b); None: from zero)."""
         return make_solver(config, C).fit(X, y, n_classes, warm_start=start, operand=self.operand,
                                           spectrum=self.spectrum)
 
