@@ -129,12 +129,15 @@ def test_flat_start_at_chance_does_not_stop_the_search(monkeypatch):
     y = torch.arange(100) % 10
     curve = {1e-8: 0.1, 1e-7: 0.1, 1e-6: 0.1, 1e-5: 0.6, 1e-4: 0.9, 1e-3: 0.8, 1e-2: 0.8, 1e-1: 0.7}
 
-    class Scripted:  # right on a fixed share of the rows, by C
+    starts = []
+
+    class Scripted:  # right on a fixed share of the rows, by C; its weights are C itself
         def __init__(self, config, C):
             self.C, self.fits, self.gap, self.passes_ = C, [], 0.0, 0.0
 
-        def fit(self, X, labels, n_classes, **kw):
-            self.coef_, self.intercept_ = None, None
+        def fit(self, X, labels, n_classes, warm_start=None, **kw):
+            starts.append(None if warm_start is None else float(warm_start[0][0, 0]))
+            self.coef_, self.intercept_ = torch.full((10, 3), self.C), torch.full((10,), self.C)
             return self
 
         def predict(self, X):
@@ -147,6 +150,10 @@ def test_flat_start_at_chance_does_not_stop_the_search(monkeypatch):
     C, acc, tried = walk.C, walk.accuracy, walk.tried
     assert C == 1e-4 and acc == pytest.approx(90.0)
     assert [c for c, _ in tried] == [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2]  # two without gain, then stop
+    # each fit up the grid starts from the last, moved half a secant step through the last two (in log C)
+    assert starts[0] is None
+    assert starts[1:5] == pytest.approx([1e-8, 1e-7 + 0.5 * (1e-7 - 1e-8), 1e-6 + 0.5 * (1e-6 - 1e-7),
+                                         1e-5 + 0.5 * (1e-5 - 1e-6)], rel=1e-5)
 
 
 def test_each_encoder_brings_its_probe_scaling_unless_told():
