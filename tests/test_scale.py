@@ -1,17 +1,15 @@
 """Probing past one process's memory: rows streamed from the cache under a budget, and sharded over torchrun
 processes, give the in-memory, one-process result."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 
+from benchmark.core.processes import isolated
 from benchmark.data.cache import CachedFeatures, CacheKey, FeatureCache
 from benchmark.probe import protocols
 from benchmark.probe.operand import DiskRows, MemoryRows
@@ -79,19 +77,14 @@ def test_streamed_rows_give_the_same_weights(cached):
     assert a.certified_ and b.certified_ and torch.equal(a.predict(X), b.predict(X))
 
 
-def _rank(rank, world, port, paths, out):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank))
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
-    torch.set_num_threads(1)
+def _sharded(paths) -> dict:
+    """Every probe and the few protocol in this process of a gloo group (started by ``isolated``)."""
     train, test = (CachedFeatures.open(p) for p in paths)
     found = {name: outcome(protocols.run_probe(train, test, 64, 0, config)) for name, config in PROBES.items()}
     few = protocols.run_few_shot(train, test, protocols.FewShot(20, 3, 3), 64, 0, PROBES["svm"])
     found["few"] = {"C": few.C, "k": None, "t": None, "val": few.val_acc, "test": float(np.mean(few.test_accs)),
                     "gap": few.gap}
-    if rank == 0:
-        with open(out, "w") as f:
-            json.dump(found, f)
-    torch.distributed.destroy_process_group()
+    return found
 
 
 @pytest.mark.slow
@@ -104,12 +97,9 @@ def test_torchrun_processes_give_the_one_process_row(world, cached, tmp_path):
     few = protocols.run_few_shot(train, test, protocols.FewShot(20, 3, 3), 64, 0, PROBES["svm"])
     one["few"] = {"C": few.C, "k": None, "t": None, "val": few.val_acc, "test": float(np.mean(few.test_accs)),
                   "gap": few.gap}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.start_processes(_rank, args=(world, port, (str(train.path), str(test.path)), str(tmp_path / "out.json")),
-                       nprocs=world, start_method="spawn")
-    sharded = json.loads((tmp_path / "out.json").read_text())
+    status, found = isolated(_sharded, ((str(train.path), str(test.path)),), processes=world)
+    assert status == "ok", status
+    sharded = found[0]
     for name in one:
         assert_same(sharded[name], one[name])
 

@@ -26,7 +26,7 @@ _spawn = sys.modules["torch.multiprocessing.spawn"]
 
 def _entry(rank: int, target: Callable[..., dict], args: tuple, world: int, port: int, out: str) -> None:
     if world > 1:
-        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank))  # as torchrun sets it
         dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     found = target(*args)
