@@ -45,7 +45,7 @@ class Architecture:
         return sum(self.discriminator[i - 1].c_out * POOL * POOL for i in layers)
 
 
-def stack(kernel, stride_pattern, channels):
+def _stack(kernel, stride_pattern, channels):
     specs, c_in = [], 3
     for i, (c_out, stride) in enumerate(zip(channels, stride_pattern)):
         specs.append(ConvSpec(c_in, c_out, kernel, stride, batchnorm=i > 0))
@@ -55,11 +55,11 @@ def stack(kernel, stride_pattern, channels):
 
 ARCHITECTURES = {
     # the paper's ImageNet-1k 32x32 model (released weights: imagenet_gan_pretrain_128f_relu_lrelu_7l_3x3_256z)
-    "imagenet32": Architecture("imagenet32", stack(3, (1, 2, 1, 2, 1, 2), (128, 128, 256, 256, 512, 512)), 256, 512),
+    "imagenet32": Architecture("imagenet32", _stack(3, (1, 2, 1, 2, 1, 2), (128, 128, 256, 256, 512, 512)), 256, 512),
     # the paper's SVHN model (released weights: svhn_unsup_all_conv_dcgan_100z_gaussian_lr_0.0005_64mb)
-    "svhn32": Architecture("svhn32", stack(5, (2, 2, 2), (64, 128, 256)), 100, 256),
+    "svhn32": Architecture("svhn32", _stack(5, (2, 2, 2), (64, 128, 256)), 100, 256),
     # 64 base filters, 4x4 stride-2 convolutions: trains on a laptop CPU
-    "small": Architecture("small", stack(4, (2, 2, 2), (64, 128, 256)), 100, 256),
+    "small": Architecture("small", _stack(4, (2, 2, 2), (64, 128, 256)), 100, 256),
 }
 
 
