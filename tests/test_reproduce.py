@@ -154,11 +154,14 @@ def test_the_k_question_pairs_each_variant_at_both_k_on_validation(tmp_path):
     from benchmark.report.document import Report
     from benchmark.report.sections.kquestion import k_question
 
-    out = tmp_path / "k-question.csv"
     rng = np.random.default_rng(0)
     base = rng.random(10_000) < 0.7
-    for i, (spec, probe, flip) in enumerate([("kmeans", "svm", 0), ("kmeans:k=4000", "svm", 300),
-                                             ("kmeans", "svm:c=0.002", 0)]):
+    # the leaderboard's own row (runs.csv) pairs with the variant runs' (k-question.csv); a kNN row pairs with none
+    for i, (spec, probe, flip, file) in enumerate([("kmeans", "svm", 0, "runs.csv"),
+                                                   ("kmeans:k=4000", "svm", 300, "k-question.csv"),
+                                                   ("kmeans", "svm:c=0.002", 0, "k-question.csv"),
+                                                   ("kmeans:k=4000", "knn", 0, "runs.csv")]):
+        out = tmp_path / file
         val = base.copy()
         val[:flip] = ~val[:flip]  # K = 4,000 wrong where K = 1,600 was right, and the reverse, on 300 images
         row = {"time": f"2026-12-05T10:00:0{i}", "dataset": "cifar10", "data_variant": "jpeg-q75-copy",
@@ -168,5 +171,6 @@ def test_the_k_question_pairs_each_variant_at_both_k_on_validation(tmp_path):
                                                                  "val_correct": val})
         results.append(row, out)
     text = k_question(Report(tmp_path / "runs.csv", tmp_path / "B.md"))
-    assert "cifar10, scale standard, C searched" in text and "cifar10, scale standard, c=0.002" in text
+    assert "cifar10, svm, scale standard, C searched" in text and "cifar10, svm, scale standard, c=0.002" in text
+    assert "cifar10, knn, scale standard, k, T searched" in text
     assert "In none of the 1 variants measured at both K" in text

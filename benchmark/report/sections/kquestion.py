@@ -1,14 +1,17 @@
 """Why K = 4,000 k-means centroids score below K = 1,600 here (the reverse of Coates, Lee & Ng): each candidate
-cause as a variant run at both K (`bench record k-question`), paired image by image on validation."""
+cause as a variant run at both K (`bench record k-question`), paired image by image on validation. The leaderboard's
+own k-means rows (each data copy at the defaults) are variants too."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 
 from ...probe.compare import paired_images
 from .. import results
 from ..document import Report, section
-from ..rows import load_rows, whole_dataset
+from ..rows import load_rows, setting, whole_dataset
 
 FILE = "k-question.csv"
 WIDE, NARROW = 4000, 1600
@@ -21,16 +24,19 @@ def _k(spec: str) -> int:
 
 def _variant(row) -> str:
     options = [item for item in row.encoder.partition(":")[2].split(",") if item and not item.startswith("k=")]
-    fixed = row.probe.partition(":")[2]
-    return ", ".join([row.dataset, f"scale {row.scale}", fixed or "C searched", *options])
+    kind, _, fixed = row.probe.partition(":")
+    searched = "k, T searched" if kind == "knn" else "C searched"
+    return ", ".join([row.dataset, kind, f"scale {row.scale}", fixed or searched, *options])
 
 
 @section("k-question", reads=(FILE, "predictions/"))
 def k_question(report: Report) -> str:
     path = report.folder / FILE
-    if not path.is_file():
+    found = ([report.rows] if Path(report.results_path).is_file() else []) + \
+        ([whole_dataset(load_rows(path, report.warn))] if path.is_file() else [])
+    if not found:
         return ""
-    rows = whole_dataset(load_rows(path, report.warn))
+    rows = pd.concat(found)
     rows = rows[(rows.protocol == "full") & rows.encoder.str.startswith("kmeans") & rows.predictions.notna()]
     rows = rows.assign(K=rows.encoder.map(_k), variant=[_variant(r) for r in rows.itertuples()])
     latest = rows.sort_values("time").groupby(["variant", "K"]).tail(1).set_index(["variant", "K"])
@@ -39,10 +45,10 @@ def k_question(report: Report) -> str:
         found = {k: latest.loc[(variant, k)] for k in (NARROW, WIDE) if (variant, k) in latest.index}
         line = {"variant": variant}
         for k, r in found.items():
-            line[f"K = {k:,} val / test %"] = f"{r.val_acc:.2f} / {r.test_acc:.2f} (C={r.C:.3g})"
+            line[f"K = {k:,} val / test %"] = f"{r.val_acc:.2f} / {r.test_acc:.2f} ({setting(r)})"
         if len(found) == 2:
             wide, narrow = found[WIDE], found[NARROW]
-            pw, pn = (results.load_predictions(path, r.predictions) for r in (wide, narrow))
+            pw, pn = (results.load_predictions(report.results_path, r.predictions) for r in (wide, narrow))
             val = paired_images(pw["val_correct"], pn["val_correct"], 0)
             lo, hi = val.ci95
             reversed_by += [variant] if lo > 0 else []
