@@ -2,7 +2,10 @@
 
 import time
 
+import numpy as np
+
 from benchmark.core.distributed import Shard
+from benchmark.core.memory import peak_rss_gb
 from benchmark.core.processes import isolated
 
 
@@ -31,3 +34,17 @@ def test_a_failure_is_its_error_line_and_a_timeout_stops_the_process():
     start = time.monotonic()
     assert isolated(slow, timeout_s=2) == ("stopped after 2 s", [])
     assert time.monotonic() - start < 30
+
+
+def peak() -> dict:
+    return {"peak": peak_rss_gb()}
+
+
+def test_a_process_reports_its_own_peak_not_its_parents():
+    # a spawned process's ru_maxrss starts at its parent's peak: after the parent held 1.5 GB, the child would
+    # report at least that much
+    held = np.ones(int(1.5 * 2 ** 30) // 8)
+    del held
+    parent = peak_rss_gb()
+    status, found = isolated(peak)
+    assert status == "ok" and parent >= 1.5 and found[0]["peak"] < parent - 0.7

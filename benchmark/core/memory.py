@@ -5,6 +5,7 @@ import ctypes.util
 import os
 import re
 import resource
+import sys
 
 from .errors import BenchError
 
@@ -40,8 +41,20 @@ def default_budget() -> int:
 
 
 def peak_rss_gb() -> float:
-    """Peak resident set size of this process so far, in GB (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    """Peak resident set size of this process so far, in GiB: Linux's VmHWM, its own memory's high-water mark.
+
+    Not ``ru_maxrss`` where VmHWM exists: a spawned process's ru_maxrss starts at its parent's peak (exec keeps
+    the larger of the two), so a child measured after a large parent would report the parent.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024 ** 2
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 ** (3 if sys.platform == "darwin" else 2)  # bytes on macOS, KiB elsewhere
 
 
 def release_freed() -> None:
