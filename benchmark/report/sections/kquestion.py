@@ -32,11 +32,11 @@ def _variant(row) -> str:
 @section("k-question", reads=(FILE, "predictions/"))
 def k_question(report: Report) -> str:
     path = report.folder / FILE
-    found = ([report.rows] if Path(report.results_path).is_file() else []) + \
+    frames = ([report.rows] if Path(report.results_path).is_file() else []) + \
         ([whole_dataset(load_rows(path, report.warn))] if path.is_file() else [])
-    if not found:
+    if not frames:
         return ""
-    rows = pd.concat(found)
+    rows = pd.concat(frames)
     rows = rows[(rows.protocol == "full") & rows.encoder.str.startswith("kmeans") & rows.predictions.notna()]
     rows = rows.assign(K=rows.encoder.map(_k), variant=[_variant(r) for r in rows.itertuples()])
     latest = rows.sort_values("time").groupby(["variant", "K"]).tail(1).set_index(["variant", "K"])
