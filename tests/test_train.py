@@ -153,7 +153,8 @@ def test_export_adds_a_verified_registry_entry(tmp_path, monkeypatch):
 def test_throughput_command_appends_rows(tmp_path):
     out = tmp_path / "speed.csv"
     for _ in range(2):
-        result = invoke("train", "throughput", "--arch", "small", "--steps", "1", "--device", "cpu", "--out", out)
+        result = invoke("train", "throughput", "--arch", "small", "--steps", "1", "--rounds", "1", "--device", "cpu",
+                        "--out", out)
         assert result.exception is None, result.output
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 2 and float(rows[0]["trainer_img_s"]) > 0 and float(rows[0]["plain_img_s"]) > 0

@@ -77,15 +77,17 @@ def train_dcgan(dataset, arch, out, epochs, batch_size, lr, beta1, z_dist, seed,
 @click.option("--arch", "archs", type=click.Choice(tuple(ARCHITECTURES)), multiple=True,
               default=tuple(ARCHITECTURES), show_default=True, help="Architectures to time (repeatable).")
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1),
-              help="Timed steps of 128 images, after 3 warm-up steps; best of 3 alternating rounds each.")
+              help="Timed steps of 128 images, after 3 warm-up steps.")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Alternating rounds of trainer and plain loop; each rate is the best of its rounds.")
 @options.device
 @options.beside_results("train-throughput.csv", "CSV the rows are appended to.")
-def train_throughput(archs, steps, device, out):
+def train_throughput(archs, steps, rounds, device, out):
     """Images per second of a DCGAN training step: our trainer against a plain PyTorch loop."""
     from ..core.devices import resolve_device
     from ..training.throughput import record
 
-    rows = record(archs, resolve_device(device), steps, Path(out), log=log)
+    rows = record(archs, resolve_device(device), steps, Path(out), rounds, log=log)
     click.echo(f"appended {len(rows)} rows to {out}")
 
 

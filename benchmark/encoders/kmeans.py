@@ -236,8 +236,10 @@ class KMeansNetwork(Encoder):
         side = (images.shape[1] - self.patch) // self.stride + 1
         args = (self.patch_mean, self.whitening, self.centroids.contiguous(), self.centroids.pow(2).sum(1),
                 quadrant_masks(side).to(self.device), self.patch, self.stride, self.norm_eps)
-        out, batch = [], rows_per_step(self.k, self.device, side * side)
-        for i in range(0, len(images), batch):  # a fixed batch shape, so the compiled kernel is built once
+        # A fixed step shape, so the compiled kernel is built once (and once more for a smaller last call); never
+        # more images than the call has, which at small k would pad a batch to thousands of zero images.
+        out, batch = [], max(1, min(rows_per_step(self.k, self.device, side * side), len(images)))
+        for i in range(0, len(images), batch):
             x = torch.from_numpy(np.ascontiguousarray(images[i:i + batch])).to(self.device)
             n = len(x)
             if n < batch:

@@ -108,12 +108,12 @@ def measure(arch_name: str, device: str, steps: int, warmup: int = 3, rounds: in
             "plain_img_s": round(max(plain), 1)}
 
 
-def record(archs, device: str, steps: int, out: Path, log=print) -> list[dict]:
+def record(archs, device: str, steps: int, out: Path, rounds: int = 3, log=print) -> list[dict]:
     """Measure each architecture and append its row to ``out`` (results/train-throughput.csv)."""
     check_csv(out, COLUMNS, "throughput")
     rows = []
     for arch in archs:
-        row = measure(arch, device, steps)
+        row = measure(arch, device, steps, rounds=rounds)
         log(f"{arch} on {row['device']}: trainer {row['trainer_img_s']} img/s, plain loop {row['plain_img_s']} img/s")
         append_csv(out, [row], COLUMNS, "throughput", warn=log)
         rows.append(row)
