@@ -121,8 +121,8 @@ class Training:
     X_val: torch.Tensor
     y_val: torch.Tensor
     y_all: torch.Tensor  # labels of every training row, in the refit's order (every process)
-    whole: torch.Tensor | None  # the one matrix, when there is one
-    source: tuple  # (features, file rows in the refit's order, columns, device, placement) to read them again
+    whole: torch.Tensor | None  # the one matrix, when there is one (and no ``source``)
+    source: tuple | None  # (features, file rows in file order, columns, device, placement) to read them again
 
     @classmethod
     def read(cls, train: CachedFeatures, rows: np.ndarray, labels: np.ndarray, fit_pos, val_pos, columns, device,
@@ -132,8 +132,7 @@ class Training:
         n_fit, width = len(fit_pos), len(range(train.dim)[columns or slice(None)])
         if Shard.current().world == 1 and placement.fits(len(order), width):
             X = to_tensor(train.read(rows[order], columns), device)
-            source = (train, rows[order], columns, device, placement)
-            return cls(MemoryRows(X[:n_fit]), y[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], y, X, source)
+            return cls(MemoryRows(X[:n_fit]), y[:n_fit], y[:n_fit], X[n_fit:], y[n_fit:], y, X, None)
         fit = placement.rows(train, rows[fit_pos], columns, device)
         X_val = to_tensor(train.read(rows[val_pos], columns), device)
         # read again for the refit in file order: the validation rows, scattered over the file, would make the
