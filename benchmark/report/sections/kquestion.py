@@ -40,7 +40,7 @@ def k_question(report: Report) -> str:
     rows = rows[(rows.protocol == "full") & rows.encoder.str.startswith("kmeans") & rows.predictions.notna()]
     rows = rows.assign(K=rows.encoder.map(_k), variant=[_variant(r) for r in rows.itertuples()])
     latest = rows.sort_values("time").groupby(["variant", "K"]).tail(1).set_index(["variant", "K"])
-    lines, reversed_by, paired = [], [], 0
+    lines, verdicts = [], {"below": [], "level": [], "above": []}
     for variant in dict.fromkeys(rows.variant):
         found = {k: latest.loc[(variant, k)] for k in (NARROW, WIDE) if (variant, k) in latest.index}
         line = {"variant": variant}
@@ -51,20 +51,16 @@ def k_question(report: Report) -> str:
             pw, pn = (results.load_predictions(report.results_path, r.predictions) for r in (wide, narrow))
             val = paired_images(pw["val_correct"], pn["val_correct"], 0)
             lo, hi = val.ci95
-            reversed_by += [variant] if lo > 0 else []
-            paired += 1
+            verdicts["above" if lo > 0 else "below" if hi < 0 else "level"].append(variant)
             line["4,000 − 1,600 on validation"] = f"{val.diff:+.2f} [{lo:+.2f}, {hi:+.2f}]"
             line["on test"] = f"{wide.test_acc - narrow.test_acc:+.2f}"
         lines.append(line)
     if not lines:
         return ""
-    if not paired:
-        verdict = "No variant has rows at both K yet: the question stays open."
-    elif reversed_by:
-        verdict = f"K = 4,000 scores above K = 1,600 on validation, beyond the interval, only with: {'; '.join(reversed_by)}."
-    else:
-        verdict = (f"In none of the {paired} variants measured at both K does K = 4,000 score above K = 1,600 on "
-                   "validation beyond the interval: none of these causes explains the order.")
+    said = {"below": "K = 4,000 below K = 1,600 beyond the interval", "level": "the interval spans zero",
+            "above": "K = 4,000 above K = 1,600 beyond the interval"}
+    verdict = " ".join(f"On validation, {said[kind]} ({len(names)}): {'; '.join(names)}." for kind, names
+                       in verdicts.items() if names) or "No variant has rows at both K yet: the question stays open."
     columns = ["variant", "K = 1,600 val / test %", "K = 4,000 val / test %", "4,000 − 1,600 on validation", "on test"]
     return (pd.DataFrame(lines).reindex(columns=columns).fillna("").to_markdown(index=False, disable_numparse=True)
             + "\n\nEach variant run at both K on the same images; the validation difference is paired image by "
