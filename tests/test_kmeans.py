@@ -83,6 +83,15 @@ def test_fit_transform_width_and_state_roundtrip():
     assert registry.build("kmeans:k=4000").dim == 16000
 
 
+def test_a_few_images_at_small_k_are_encoded_without_padding():
+    """A step holds at most the call's images: at k = 8 a step's budget would pad 5 images to about 1,000."""
+    images, _ = class_images(5)
+    enc = registry.build("kmeans:k=8,patches=3000,iters=2,compile=false").fit(images)
+    steps, encode = [], enc.encode
+    enc.encode = lambda x, *args: (steps.append(len(x)), encode(x, *args))[1]
+    assert enc.transform(images[:5]).shape == (5, 32) and steps == [5]
+
+
 def test_kmeans_reduces_distortion_and_reseeds_empty_clusters():
     images, _ = class_images(10)
     enc = small(k="16", iters="1").fit(images)
