@@ -92,7 +92,7 @@ def test_a_few_images_at_small_k_are_encoded_without_padding():
     assert enc.transform(images[:5]).shape == (5, 32) and steps == [5]
 
 
-def test_kmeans_reduces_distortion_and_reseeds_empty_clusters():
+def test_kmeans_reduces_distortion():
     images, _ = class_images(10)
     enc = small(k="16", iters="1").fit(images)
     p = kmeans.whiten(kmeans.normalise(enc.sample_patches(images, np.random.default_rng(0)), enc.norm_eps),
@@ -105,4 +105,14 @@ def test_kmeans_reduces_distortion_and_reseeds_empty_clusters():
     enc10 = small(k="16", iters="10").fit(images)
     ten = distortion(enc10)
     assert ten < one
-    assert torch.isfinite(enc10.centroids).all() and (enc10.centroids.abs().sum(1) > 0).all()
+
+
+@pytest.mark.parametrize("empty", ["zero", "reseed"])
+def test_an_empty_cluster_is_zeroed_by_default_or_reseeded(empty):
+    """The reference code's rule (the default) zeroes a centroid no patch chose; reseed moves it to a patch."""
+    images, _ = class_images(10)
+    enc = small(k="100", patches="200", iters="1", empty=empty).fit(images)
+    empties = enc.cluster_sizes == 0
+    assert empties.any() and torch.isfinite(enc.centroids).all()
+    zeroed = enc.centroids.abs().sum(1) == 0
+    assert torch.equal(zeroed, empties) if empty == "zero" else not zeroed.any()

@@ -133,10 +133,10 @@ def compiled_or_eager(fn):
     Option("whiten_eps", "float", 0.1, "ZCA regulariser added to the eigenvalues", min=0),
     Option("norm_eps", "float", 10.0, "contrast normalisation regulariser, on the 0-255 scale", min=0),
     Option("seed", "int", 0, "seeds the patches and the initial centroids", min=0),
-    Option("init", "choice", "patches", "initial centroids: random whitened patches, or randn (N(0, 0.1^2) "
-           "vectors, as Coates & Ng's run_kmeans.m)", choices=("patches", "randn")),
-    Option("empty", "choice", "reseed", "a cluster left empty by an iteration: reseed (a random patch) or zero "
-           "(a zero centroid, as Coates & Ng's code)", choices=("reseed", "zero")),
+    Option("init", "choice", "randn", "initial centroids: randn (N(0, 0.1^2) vectors, as Coates & Ng's "
+           "run_kmeans.m) or patches (random whitened patches)", choices=("randn", "patches")),
+    Option("empty", "choice", "zero", "a cluster left empty by an iteration: zero (a zero centroid, as Coates & "
+           "Ng's code) or reseed (a random patch)", choices=("zero", "reseed")),
     Option("compile", "choice", "true", "fuse the activation passes with torch.compile (speed only)",
            choices=("true", "false")),
 )
@@ -147,7 +147,7 @@ class KMeansNetwork(Encoder):
     needs_fit = True
 
     def __init__(self, k=1600, patch=6, stride=1, patches=400_000, iters=50, whiten_eps=0.1, norm_eps=10.0,
-                 seed=0, init="patches", empty="reseed", compile="true"):
+                 seed=0, init="randn", empty="zero", compile="true"):
         super().__init__()
         self.init, self.empty = init, empty
         self.k, self.patch, self.stride = int(k), int(patch), int(stride)
@@ -161,8 +161,9 @@ class KMeansNetwork(Encoder):
     def config(self) -> dict:  # ``compile`` changes speed only, so it is not part of the fingerprint
         config = {"k": self.k, "patch": self.patch, "stride": self.stride, "patches": self.n_patches,
                   "iters": self.iters, "whiten_eps": self.whiten_eps, "norm_eps": self.norm_eps, "seed": self.seed}
+        # The first release's pair (patches, reseed) is named by omission, so its cached files keep their names.
         return config | ({"init": self.init, "empty": self.empty} if (self.init, self.empty) != ("patches", "reseed")
-                         else {})  # the defaults' features (and cached files) as before these options
+                         else {})
 
     @property
     def dim(self) -> int:
