@@ -1,9 +1,11 @@
 """Probing past one process's memory: rows streamed from the cache under a budget, and sharded over torchrun
 processes, give the in-memory, one-process result."""
 
+import contextlib
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -121,3 +123,23 @@ def test_bench_run_under_torchrun_writes_the_one_process_row(cifar_folder, tmp_p
     assert len(a) == len(b) == 1
     for key in ("C", "val_acc", "test_acc", "dims"):
         assert a[0][key] == b[0][key], key
+
+
+def test_streamed_knn_shows_one_bar_over_every_block(cached, monkeypatch):
+    """Rows streamed in blocks are searched under one bar that fills once, not a fresh bar per block."""
+    from benchmark.probe import knn
+    train, _ = cached
+    bars = []
+
+    def recording_bar(**kwargs):
+        bars.append({"total": kwargs["total"], "done": 0})
+        progress = types.SimpleNamespace(update=lambda n=1: bars[-1].update(done=bars[-1]["done"] + n))
+        return contextlib.nullcontext(progress)
+
+    monkeypatch.setattr(knn, "bar", recording_bar)
+    disk = DiskRows(train, np.arange(train.n_rows), None, "cpu", block=50).then(knn.normalise_)
+    queries = knn.normalised(torch.from_numpy(np.concatenate([train.read()] * 2)))
+    found = knn.neighbours(disk, queries, 5, desc="kNN")
+    assert bars == [{"total": 7 * 2, "done": 7 * 2}]  # 320 rows in blocks of 50, 640 queries in blocks of 512
+    expected = knn.neighbours(knn.normalised(torch.from_numpy(train.read())), queries, 5, desc=None)
+    assert torch.equal(found.index, expected.index)

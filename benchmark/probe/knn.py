@@ -89,11 +89,13 @@ def neighbours(train, queries: torch.Tensor, k: int, fast: bool | None = None,
         raise ValueError(f"k={k} neighbours asked for among {train.count()} training rows")
     fast = bfloat16_is_fast(train.device) if fast is None else fast
     found, start = None, train.offset
-    for block in train.blocks():
-        part = _search(block, queries, min(k, len(block)), fast, desc)
-        part.index += start
-        found = part if found is None else _merge(found, part, k)
-        start += len(block)
+    steps = train.block_count() * -(-len(queries) // BLOCK)  # one bar over every training block's query blocks
+    with bar(total=steps, desc=desc, unit="block", disable=desc is None) as progress:
+        for block in train.blocks():
+            part = _search(block, queries, min(k, len(block)), fast, progress)
+            part.index += start
+            found = part if found is None else _merge(found, part, k)
+            start += len(block)
     if train.sharded:  # every process's top k, merged alike on each
         parts = distributed.all_gather(found.similarity), distributed.all_gather(found.index)
         found = Neighbours(parts[0][0], parts[1][0])
@@ -102,7 +104,7 @@ def neighbours(train, queries: torch.Tensor, k: int, fast: bool | None = None,
     return found
 
 
-def _search(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool, desc) -> Neighbours:
+def _search(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool, progress) -> Neighbours:
     """The exact top k of one in-memory block of training rows, query block by query block.
 
     bfloat16 candidates pay only where most queries' k-th neighbour stands clear of the candidates left out by
@@ -114,7 +116,7 @@ def _search(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool, desc
     dense = len(train) <= DENSE_RATIO * (k + MARGIN) and train.numel() * 8 <= DENSE_BYTES
     exact = Exact(train, train.double() if dense else None)
     sims, idx = [], []
-    for i in bar(range(0, len(queries), BLOCK), desc=desc, unit="block", disable=desc is None):
+    for i in range(0, len(queries), BLOCK):
         q = queries[i:i + BLOCK]
         s, j, sure = _candidates(exact, low, q, k)
         if i == 0 and low is not train and float(sure.float().mean()) < FAST_SURE:
@@ -126,6 +128,7 @@ def _search(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool, desc
             s[unsure], j[unsure], sure[unsure] = _candidates(exact, rung, q[unsure], k)
         sims.append(s)
         idx.append(j)
+        progress.update(1)
     if not sims:
         empty = torch.empty(0, k, device=train.device)
         return Neighbours(empty.double(), empty.long())

@@ -55,6 +55,10 @@ class Rows:
         """Consecutive float32 row blocks."""
         raise NotImplementedError
 
+    def block_count(self) -> int:
+        """How many blocks ``blocks`` yields (for progress)."""
+        return 1
+
     def subset(self, index: torch.Tensor) -> "Rows":
         raise NotImplementedError
 
@@ -128,6 +132,9 @@ class DiskRows(Rows):
             for transform in self.transforms:
                 X = transform(X)
             yield X
+
+    def block_count(self) -> int:
+        return -(-len(self.rows) // self.block)
 
     def subset(self, index: torch.Tensor) -> "DiskRows":
         return DiskRows(self.features, self.rows[index.cpu().numpy()], self.columns, self._device, self.block,

@@ -17,6 +17,10 @@ CONTRASTS = (
      "Exemplar-CNN training here, the published network"),
     ("dcgan-random", "dcgan-random:layers=1-4", "layers 5 and 6 of a random discriminator"),
     ("kmeans:k=4000", "kmeans", "4,000 k-means centroids against 1,600"),
+    ("kmeans:k=4000,init=patches,empty=reseed", "kmeans:init=patches,empty=reseed",
+     "4,000 k-means centroids against 1,600, at the first defaults"),
+    ("kmeans", "kmeans:init=patches,empty=reseed", "the reference's k-means initialisation, K = 1,600"),
+    ("kmeans:k=4000", "kmeans:k=4000,init=patches,empty=reseed", "the reference's k-means initialisation, K = 4,000"),
     ("dcgan-imagenet:layers=1-4", "pixels", "the released discriminator against raw pixels"),
 )
 PROTOCOLS = {"full": "all labels", "few": "400 per class"}
