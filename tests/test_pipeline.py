@@ -321,12 +321,32 @@ def test_solver_benchmark_command(cifar_folder, tmp_path):
     rows = list(csv.DictReader(open(out)))
     assert [r["solver"] for r in rows] == ["torch", "liblinear"]
     assert all(float(r["peak_rss_gb"]) > 0 and r["n_train"] == "100" for r in rows)
+    from benchmark.probe.operand import default_precision
+    assert rows[0]["precision"] == default_precision("cpu")  # auto: bfloat16 products only where they are native
     runs = tmp_path / "results" / "runs.csv"
     invoke("run", "cifar10", "--features", "pixels", "--data-dir", str(cifar_folder), "--results", str(runs),
            "--val-size", "20")
     invoke("leaderboard", "--results", str(runs), "--out", str(tmp_path / "B.md"))
     text = (tmp_path / "B.md").read_text()
     assert "<!-- bench:solvers:start -->" in text and "vs scikit-learn" in text and "1.0x" in text
+
+
+def test_solver_speedups_never_span_two_devices(tmp_path):
+    from benchmark.report.sections.solvers import solver_table
+
+    case = {"time": "2026-01-01T00:00:00", "dataset": "cifar10", "encoder": "pixels", "probe": "logreg",
+            "scale": "none", "n_train": 100, "dims": 3072, "status": "ok", "C": 1e-3, "test_acc": 40.0,
+            "search_points": 2, "peak_rss_gb": 1.0}
+    rows = [{**case, "solver": "lbfgs", "precision": "float64", "device": "cpu (A, 2 threads)", "fit_s": 100.0},
+            {**case, "solver": "torch", "precision": "float32", "device": "cpu (A, 2 threads)", "fit_s": 10.0},
+            {**case, "solver": "torch", "precision": "float32", "device": "cpu (B, 2 threads)", "fit_s": 5.0}]
+    with open(tmp_path / "solvers.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, rows[0].keys())
+        writer.writeheader()
+        writer.writerows(rows)
+    table = solver_table(tmp_path / "solvers.csv")
+    line = next(line for line in table.splitlines() if "cpu (B" in line)
+    assert "10.0x" in table and "20.0x" not in line and "x |" not in line
 
 
 def test_results_file_with_older_columns_is_migrated(tmp_path):

@@ -78,6 +78,14 @@ def test_logreg_mixed_precision_is_certified(digits):
     assert model.gap <= 1e-3 and certify(Xt, yt, model.coef_, model.intercept_, 1.0) <= 1e-3
 
 
+def test_mixed_precision_where_bfloat16_is_not_native_warns(monkeypatch):
+    from benchmark.probe import operand
+
+    monkeypatch.setattr(operand, "bfloat16_is_fast", lambda device: False)
+    with pytest.warns(UserWarning, match="not native here.*auto picks float32"):
+        operand.Operand.of(torch.ones(8, 3), "mixed")
+
+
 @pytest.mark.parametrize("fast", [False, True])
 def test_knn_neighbours_match_a_float64_reference(fast):
     g = torch.Generator().manual_seed(0)

@@ -174,8 +174,9 @@ def _grid(ctx, param, value):
 @probe_spec
 @click.option("--solver", "solvers", type=click.Choice(SOLVERS), multiple=True,
               help="Solvers to time (repeatable; default: torch and the probe's scikit-learn reference).")
-@click.option("--precision", "precisions", type=click.Choice(["float32", "mixed"]), multiple=True,
-              default=("mixed",), show_default=True, help="Precisions of the torch solver to time (repeatable).")
+@click.option("--precision", "precisions", type=click.Choice(["auto", "float32", "mixed"]), multiple=True,
+              default=("auto",), show_default=True,
+              help="Precisions of the torch solver to time (repeatable); auto: mixed where bfloat16 is native.")
 @options.scale
 @click.option("--grid", callback=_grid, help="Comma-separated C values (default: the probe's grid).")
 @options.beside_results("solvers.csv", "CSV the rows are appended to.")

@@ -9,6 +9,7 @@ top of X~^T X~'s spectrum, the preconditioner's; ``Rung`` one rung of the precis
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core import distributed
-from ..core.devices import bfloat16_is_fast
+from ..core.devices import bfloat16_is_fast, device_name
 from ..data.cache import CachedFeatures
 
 BLOCK = 256  # rows per block of float64 products (measured 3-5x faster than 2048 rows here)
@@ -168,6 +169,9 @@ class Operand:
         if precision in ("float32", "float64"):
             dtype = torch.float64 if precision == "float64" else torch.float32
             return cls(rows, dtype, torch.zeros(rows.d, dtype=dtype, device=rows.device))
+        if not bfloat16_is_fast(rows.device):
+            warnings.warn(f"precision mixed on {device_name(rows.device)}: bfloat16 products are not native here "
+                          "and run many times slower than float32; precision auto picks float32 here")
         mean = torch.zeros(rows.d, dtype=torch.float64, device=rows.device)
         for block in rows.blocks():
             for i in range(0, len(block), COPY_BLOCK):

@@ -72,11 +72,12 @@ def time_solvers(train: CachedFeatures, test: CachedFeatures, row_counts, solver
     for n in row_counts:
         for case in cases(solvers, precisions):
             config = replace(base, **case)
-            name = f"{config.kind} {config.solver}" + (f" ({config.precision})" if config.solver == "torch" else "")
+            precision = config.resolved_precision()
+            name = f"{config.kind} {config.solver}" + (f" ({precision})" if config.solver == "torch" else "")
             log(f"{name} on {n} rows ...")
             r = run_case(train, test, n, config, seed=seed, timeout_s=timeout_s)
             row = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **meta, "probe": config.spec, "solver": config.solver,
-                   "precision": config.resolved_precision(), "device": device_name(config.device),
+                   "precision": precision, "device": device_name(config.device),
                    "scale": config.scale, **{k: v for k, v in r.items() if k in COLUMNS}}
             append_csv(out, [row], COLUMNS, "solver-timing", warn=log)
             if r["status"] != "ok":

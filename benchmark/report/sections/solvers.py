@@ -13,7 +13,7 @@ from ..rows import gap
 
 def solver_table(path: Path) -> str:
     """Markdown table of ``bench solvers`` results, latest row per case, with speed-ups over the probe's
-    scikit-learn reference (liblinear for the SVM, lbfgs for logistic regression).
+    scikit-learn reference (liblinear for the SVM, lbfgs for logistic regression) timed on the same device.
 
     A case stopped at its time limit shows its time as a lower bound, and so do speed-ups over it.
     """
@@ -25,8 +25,8 @@ def solver_table(path: Path) -> str:
             rows[column] = float("nan")
     rows["scale"] = rows["scale"].fillna("standard")  # what bench solvers used before it took the encoder's own
     rows["probe"] = rows["probe"].fillna("svm")
-    case = ["dataset", "encoder", "probe", "scale", "n_train"]
-    rows = rows.sort_values("time").groupby(case + ["solver", "precision", "device"], as_index=False).tail(1)
+    case = ["dataset", "encoder", "probe", "scale", "n_train", "device"]  # a ratio never spans two machines
+    rows = rows.sort_values("time").groupby(case + ["solver", "precision"], as_index=False).tail(1)
     base = {tuple(r[c] for c in case): (r["fit_s"], r["status"]) for _, r in rows.iterrows()
             if r["solver"] in REFERENCES}
 
