@@ -380,11 +380,18 @@ def test_leaderboard_tabulates_speed_targets_variants_and_budgets(tmp_path):
         {"time": "t1", "case": "extraction", "path": "old", "commit": "a", "seconds": 390.0, "target_s": 180,
          "test_acc": 75.89, "gap": "", "load_1min": 0.5},
         {"time": "t2", "case": "extraction", "path": "new", "commit": "b", "seconds": 78.0, "target_s": 180,
-         "test_acc": 75.93, "gap": 6e-5, "load_1min": 0.5}], columns, "timing")
+         "test_acc": 75.93, "gap": 6e-5, "load_1min": 0.5},
+        {"time": "t3", "case": "k-means", "path": "old", "commit": "c", "seconds": 800.0, "target_s": 300,
+         "test_acc": 73.0, "gap": "", "load_1min": 0.4},
+        {"time": "t4", "case": "k-means", "path": "new", "commit": "d", "seconds": 400.0, "target_s": 300,
+         "test_acc": 73.1, "gap": 1e-4, "load_1min": 0.4}], columns, "timing")
     document.update(folder / "runs.csv", tmp_path / "B.md")
     text = (tmp_path / "B.md").read_text()
     speed = text[text.index("bench:speed:start"):text.index("bench:speed:end")]
-    assert "| extraction" in speed and "5.0x" in speed and "| yes" in speed
+    extraction, kmeans = (next(line for line in speed.splitlines() if line.startswith(f"| {case}"))
+                          for case in ("extraction", "k-means"))  # each case's latest pair, from its own invocation
+    assert "5.0x" in extraction and "| yes" in extraction and "`a` / `b`" in extraction
+    assert "2.0x" in kmeans and "| no" in kmeans and "`c` / `d`" in kmeans
     assert "bn_images=all" in text[text.index("bench:extraction-variants:start"):]
     board = text[text.index("bench:leaderboard:start"):text.index("bench:leaderboard:end")]
     assert "trained here: 52 s on NVIDIA H200, 0.7 M images" in board

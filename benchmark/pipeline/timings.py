@@ -22,7 +22,7 @@ from pathlib import Path
 from ..core.errors import BenchError
 from ..core.files import append_csv
 
-COLUMNS = ("time", "case", "path", "commit", "seconds", "target_s", "test_acc", "gap", "load_1min")
+COLUMNS = ("time", "case", "path", "commit", "seconds", "target_s", "test_acc", "gap", "load_1min", "device")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,7 +74,8 @@ def _measure(label: str, commit: str, python_cwd: Path, cases: list[Case], scrat
             seconds = wall if case.measure == "wall" else float(row[case.measure])
             rows.append({"time": datetime.now().isoformat(timespec="seconds"), "case": case.name, "path": label,
                          "commit": commit, "seconds": f"{seconds:.1f}", "target_s": case.target_s,
-                         "test_acc": row["test_acc"], "gap": row.get("gap", ""), "load_1min": f"{load:.2f}"})
+                         "test_acc": row["test_acc"], "gap": row.get("gap", ""), "load_1min": f"{load:.2f}",
+                         "device": row.get("device", "")})
     return rows
 
 

@@ -11,25 +11,27 @@ from ..rows import gap, load_rows
 
 
 def speed_table(path: Path) -> str:
-    """``bench timings``: old and new path per speed target, from the latest invocation."""
-    rows = pd.read_csv(path)
-    rows = rows[rows.time.isin(rows[rows.path == "new"].time.tail(1))
-                | rows.time.isin(rows[rows.path == "old"].time.tail(1))]
-    old, new = (rows[rows.path == p].set_index("case") for p in ("old", "new"))
+    """``bench timings``: every speed target's latest measurement, old path beside new (``bench timings`` times
+    both in one invocation, so a case's latest old and new rows are one pair), with its commits and load."""
+    rows = pd.read_csv(path).sort_values("time", kind="stable")
+    new = rows[rows.path == "new"].groupby("case", sort=False).tail(1).set_index("case")
+    old = rows[rows.path == "old"].groupby("case").tail(1).set_index("case")
+    paired = [c in old.index for c in new.index]
     table = pd.DataFrame({
         "run": new.index, "target s": new.target_s.astype(int).astype(str),
-        "old s": [f"{old.seconds[c]:.1f}" if c in old.index else "" for c in new.index],
+        "old s": [f"{old.seconds[c]:.1f}" if p else "" for c, p in zip(new.index, paired)],
         "new s": new.seconds.map(lambda v: f"{v:.1f}"),
-        "speed-up": [f"{old.seconds[c] / new.seconds[c]:.1f}x" if c in old.index else "" for c in new.index],
-        "target met": ["yes" if s <= t else "no" for s, t in zip(new.seconds, new.target_s)],
-        "test acc % old / new": [f"{old.test_acc[c]:.2f} / {new.test_acc[c]:.2f}" if c in old.index else ""
-                                 for c in new.index],
+        "speed-up": [f"{old.seconds[c] / new.seconds[c]:.1f}x" if p else "" for c, p in zip(new.index, paired)],
+        "target met": ["" if t <= 0 else "yes" if s <= t else "no" for s, t in zip(new.seconds, new.target_s)],
+        "test acc % old / new": [f"{old.test_acc[c]:.2f} / {new.test_acc[c]:.2f}" if p else ""
+                                 for c, p in zip(new.index, paired)],
         "gap new": new.gap.map(gap),
+        "commits old / new": [f"`{old.commit[c]}` / `{new.commit[c]}`" if p else f"`{new.commit[c]}`"
+                              for c, p in zip(new.index, paired)],
+        "device": new.device.fillna("") if "device" in new else "",
+        "measured (new)": new.time, "1-min load": new.load_1min.map(lambda v: f"{v:.2f}"),
     })
-    commits = f"old `{old.commit.iloc[0]}`, new `{new.commit.iloc[0]}`" if len(old) else f"new `{new.commit.iloc[0]}`"
-    return (table.to_markdown(index=False, disable_numparse=True) +
-            f"\n\nMeasured {new.time.iloc[0]} by `bench timings` ({commits}; 1-minute load "
-            f"{new.load_1min.iloc[0]:.2f} at the start).\n")
+    return table.to_markdown(index=False, disable_numparse=True) + "\n"
 
 
 def variants_table(path: Path) -> str:
