@@ -12,23 +12,22 @@ from ..rows import gap, load_rows
 
 def speed_table(path: Path) -> str:
     """``bench timings``: every speed target's latest measurement, old path beside new (``bench timings`` times
-    both in one invocation, so a case's latest old and new rows are one pair), with its commits and load."""
+    both in one invocation, so a case's latest old and new rows are one pair), with its commits, device and load."""
     rows = pd.read_csv(path).sort_values("time", kind="stable")
     new = rows[rows.path == "new"].groupby("case", sort=False).tail(1).set_index("case")
-    old = rows[rows.path == "old"].groupby("case").tail(1).set_index("case")
-    paired = [c in old.index for c in new.index]
+    old = rows[rows.path == "old"].groupby("case").tail(1).set_index("case").reindex(new.index)  # NaN: no old path
+    paired = old.seconds.notna()
     table = pd.DataFrame({
         "run": new.index, "target s": new.target_s.astype(int).astype(str),
-        "old s": [f"{old.seconds[c]:.1f}" if p else "" for c, p in zip(new.index, paired)],
+        "old s": old.seconds.map(lambda v: "" if pd.isna(v) else f"{v:.1f}"),
         "new s": new.seconds.map(lambda v: f"{v:.1f}"),
-        "speed-up": [f"{old.seconds[c] / new.seconds[c]:.1f}x" if p else "" for c, p in zip(new.index, paired)],
+        "speed-up": (old.seconds / new.seconds).map(lambda v: "" if pd.isna(v) else f"{v:.1f}x"),
         "target met": ["" if t <= 0 else "yes" if s <= t else "no" for s, t in zip(new.seconds, new.target_s)],
-        "test acc % old / new": [f"{old.test_acc[c]:.2f} / {new.test_acc[c]:.2f}" if p else ""
-                                 for c, p in zip(new.index, paired)],
+        "test acc % old / new": [f"{a:.2f} / {b:.2f}" if p else ""
+                                 for a, b, p in zip(old.test_acc, new.test_acc, paired)],
         "gap new": new.gap.map(gap),
-        "commits old / new": [f"`{old.commit[c]}` / `{new.commit[c]}`" if p else f"`{new.commit[c]}`"
-                              for c, p in zip(new.index, paired)],
-        "device": new.device.fillna("") if "device" in new else "",
+        "commits old / new": [f"`{a}` / `{b}`" if p else f"`{b}`" for a, b, p in zip(old.commit, new.commit, paired)],
+        "device": new.device.fillna("") if "device" in new else "",  # files written before the column have none
         "measured (new)": new.time, "1-min load": new.load_1min.map(lambda v: f"{v:.2f}"),
     })
     return table.to_markdown(index=False, disable_numparse=True) + "\n"
