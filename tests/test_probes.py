@@ -160,3 +160,47 @@ def test_knn_rescoring_by_one_dense_product_finds_the_gathered_neighbours(monkey
     gathered = knn.neighbours(X, Q, 50, desc=None)
     assert torch.equal(dense.index, gathered.index)
     torch.testing.assert_close(dense.similarity, gathered.similarity, rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("window", [4, 0.01])
+def test_knn_windows_hold_every_true_neighbour_among_near_ties(window, monkeypatch):
+    """Rows crowded within float32 rounding of each other: each query's window (or, when too wide, the rung above)
+    still finds a float64 stable sort's top k, ties by the lower index; a query alone gets the same numbers."""
+    monkeypatch.setattr(knn, "DENSE_RATIO", 0)  # the gathered re-scoring
+    monkeypatch.setattr(knn, "WINDOW", window)
+    g = torch.Generator().manual_seed(1)
+    base = torch.randn(6, 512, generator=g)
+    train = knn.normalised(base.repeat(100, 1) + 1e-4 * torch.randn(600, 512, generator=g))
+    train[300:310] = train[:10]  # exact duplicates
+    queries = knn.normalised(base[:4] + 1e-4 * torch.randn(4, 512, generator=g))
+    reference = torch.sort(queries.double() @ train.double().T, dim=1, descending=True, stable=True)
+    for k in (1, 30, 120):
+        found = knn.neighbours(train, queries, k, desc=None)
+        assert torch.equal(found.index, reference.indices[:, :k])
+        torch.testing.assert_close(found.similarity, reference.values[:, :k], rtol=0, atol=1e-14)
+        alone = knn.neighbours(train, queries[2:3], k, desc=None)
+        assert torch.equal(alone.index, found.index[2:3])
+        if window == 4:  # re-scored one by one, not by a product whose rounding depends on the block
+            assert torch.equal(alone.similarity, found.similarity[2:3])
+
+
+def test_knn_rescoring_without_torch_compile_warns_and_finds_the_same(monkeypatch):
+    monkeypatch.setattr(knn, "DENSE_RATIO", 0)
+    g = torch.Generator().manual_seed(2)
+    train, queries = knn.normalised(torch.randn(400, 32, generator=g)), knn.normalised(torch.randn(20, 32, generator=g))
+    compiled = knn.neighbours(train, queries, 10, desc=None)
+
+    def broken(fn, **kw):
+        def fail(*args):
+            raise RuntimeError("no C++ compiler")
+        return fail
+
+    knn._gathered_dot.cache_clear()
+    monkeypatch.setattr(torch, "compile", broken)
+    try:
+        with pytest.warns(UserWarning, match="kNN re-scoring: torch.compile failed"):
+            eager = knn.neighbours(train, queries, 10, desc=None)
+    finally:
+        knn._gathered_dot.cache_clear()
+    assert torch.equal(compiled.index, eager.index)
+    torch.testing.assert_close(compiled.similarity, eager.similarity, rtol=0, atol=1e-15)

@@ -14,11 +14,10 @@ over the (patches x K) distances, about 3x faster on CPU (``compile=false`` turn
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 
+from ..core.compiled import compiled_or_eager
 from ..core.errors import BenchError
 from ..core.progress import bar
 from .base import Encoder
@@ -94,34 +93,6 @@ def encode_batch(x, patch_mean, whitening, centroids, centroids_sq, quadrants, s
     return torch.matmul(quadrants, act.view(n, positions, -1)).reshape(n, -1)
 
 
-def _interrupted(exc: BaseException | None) -> bool:
-    """Whether a KeyboardInterrupt lies in the chain of causes (a compile worker stopped by Ctrl-C)."""
-    for _ in range(32):  # chains are short; the bound guards against a cycle
-        if exc is None:
-            return False
-        if isinstance(exc, KeyboardInterrupt):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def compiled_or_eager(fn):
-    """``torch.compile(fn)``, falling back to ``fn`` once if compilation fails on this machine."""
-    state = {"fn": torch.compile(fn, dynamic=False)}
-
-    def run(*args):
-        try:
-            return state["fn"](*args)
-        except Exception as exc:  # no C++ compiler, unsupported backend, ...
-            if state["fn"] is fn or _interrupted(exc):  # Ctrl-C inside the compiler stops the run
-                raise
-            warnings.warn(f"kmeans: torch.compile failed ({type(exc).__name__}); running eagerly")
-            state["fn"] = fn
-            return fn(*args)
-
-    return run
-
-
 # ---------------------------------------------------------------- the encoder
 
 @declare(
@@ -155,7 +126,7 @@ class KMeansNetwork(Encoder):
         self.whiten_eps, self.norm_eps = float(whiten_eps), float(norm_eps)
         if self.k > self.n_patches:
             raise BenchError(f"kmeans: k={self.k} centroids need at least as many patches (patches={self.n_patches})")
-        self.encode = compiled_or_eager(encode_batch) if compile == "true" else encode_batch
+        self.encode = compiled_or_eager(encode_batch, "kmeans") if compile == "true" else encode_batch
         self.centroids = self.whitening = self.patch_mean = None
 
     def config(self) -> dict:  # ``compile`` changes speed only, so it is not part of the fingerprint

@@ -7,22 +7,25 @@ computed relative to each query's best similarity, exp((s - s_max) / T), the sam
 factor per query, so any positive finite T works: no exp(s / T) overflows at T = 1e-4.
 
 Exact and bounded: similarities are computed query block by query block (at most ``BLOCK``
-queries against a block of training rows at a time). Candidates come from rough products
-(bfloat16 where native, else float32), and every candidate is re-scored in float64; a query is
-done when its k-th float64 similarity is clear of the best rough score it left out by that
-precision's rounding bound, so rounding can never drop a true neighbour. The others climb a rung
-(float32, then float64 against every row). Neighbours are ordered by similarity, ties by the lower
+queries against a block of training rows at a time). Rough products (bfloat16 where native, else
+float32) pick each query's window: every row whose rough score is within twice that precision's
+rounding bound of the k-th best rough score, which holds every row of the exact top k. The window is
+re-scored in float64 (the gather, the widening and the sum fused by ``torch.compile``), so rounding can
+never drop a true neighbour. A query whose window is too wide (near-duplicates, bfloat16's coarse bound)
+climbs a rung: float32, then float64 against every row. Neighbours are ordered by similarity, ties by the lower
 training index; class ties go to the lower class. The estimator ``KNN`` and ``--probe knn`` run
 this same code (``classify``), so a (k, T) means the same in both.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 
 from ..core import distributed
+from ..core.compiled import compiled_or_eager
 from ..core.devices import bfloat16_is_fast
 from ..core.progress import bar
 from .operand import DiskRows, as_rows
@@ -30,12 +33,13 @@ from .operand import DiskRows, as_rows
 K_GRID = (10, 20, 50, 100, 200)
 T_GRID = (0.03, 0.07, 0.2)
 BLOCK = 512  # queries per block
-MARGIN = 32  # extra candidates per query, re-scored in float64
-RESCORE = 8  # queries per float64 re-scoring step (8 x 232 candidate rows of 12,288 floats: 180 MB in float64)
+MARGIN = 32  # rows past k a float32 window typically holds (24 at k = 200 on the headline's 12,288 features)
+WINDOW = 4  # a window wider than WINDOW x (k + MARGIN) rows climbs a rung
+RESCORE_BYTES = 2 ** 28  # float64 gathered rows per re-scoring step where torch.compile is unavailable
 ROW_BLOCK = 4096  # rows per block when normalising
-FAST_SURE = 0.5  # bfloat16 candidates are kept when at least this share of the first query block is sure
+FAST_SURE = 0.5  # bfloat16 windows are kept when at least this share of the first query block's fit under WINDOW
 UNIT_ROUNDING = {torch.bfloat16: 2.0 ** -8, torch.float32: 2.0 ** -24}
-DENSE_RATIO = 64  # re-score by one float64 product with every row when rows <= this x the candidates per query
+DENSE_RATIO = 64  # re-score by one float64 product with every row when rows <= this x (k + MARGIN)
 DENSE_BYTES = 2 ** 30  # and the float64 copy of the rows fits in this
 
 
@@ -107,21 +111,20 @@ def neighbours(train, queries: torch.Tensor, k: int, fast: bool | None = None,
 def _search(train: torch.Tensor, queries: torch.Tensor, k: int, fast: bool, progress) -> Neighbours:
     """The exact top k of one in-memory block of training rows, query block by query block.
 
-    bfloat16 candidates pay only where most queries' k-th neighbour stands clear of the candidates left out by
-    the rounding bound; at large k in a crowded neighbourhood it rarely does, and every unsure query costs a
-    float32 pass besides. So the first query block decides: if fewer than ``FAST_SURE`` of its queries were sure,
-    the rest go straight to float32."""
-    rough = torch.bfloat16 if fast and len(train) > k + MARGIN else torch.float32
+    bfloat16 products pay only where most queries' windows stay narrow; at large k in a crowded neighbourhood
+    they rarely do, and every query whose window is too wide costs a float32 pass besides. So the first query
+    block decides: if fewer than ``FAST_SURE`` of its queries were sure, the rest go straight to float32."""
+    rough = torch.bfloat16 if fast and len(train) > WINDOW * (k + MARGIN) else torch.float32
     low = train.to(rough) if rough != train.dtype else train
     dense = len(train) <= DENSE_RATIO * (k + MARGIN) and train.numel() * 8 <= DENSE_BYTES
     exact = Exact(train, train.double() if dense else None)
     sims, idx = [], []
     for i in range(0, len(queries), BLOCK):
-        q = queries[i:i + BLOCK]
-        s, j, sure = _candidates(exact, low, q, k)
-        if i == 0 and low is not train and float(sure.float().mean()) < FAST_SURE:
-            low = train  # bfloat16 does not pay here: float32 candidates from now on
-        for rung in (train, None):  # the queries rounding left unsure, one rung up: float32, then float64
+        q, used = queries[i:i + BLOCK], low
+        s, j, sure = _candidates(exact, used, q, k)
+        if i == 0 and used is not train and float(sure.float().mean()) < FAST_SURE:
+            low = train  # bfloat16 does not pay here: float32 windows from now on
+        for rung in (train, None) if used is not train else (None,):  # windows too wide, one rung up
             unsure = ~sure
             if not unsure.any():
                 break
@@ -162,38 +165,50 @@ class Exact:
     def rescore(self, q: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Float64 similarities of every query with its listed training rows: (n_query, width).
 
-        Gathered query by query (``RESCORE`` at a time), so a query's values never depend on the other queries."""
+        Each is the float64 sum of the exact products of two float32 vectors, computed on its own, so a query's
+        values never depend on the other queries."""
         if self.dense is not None:
             return self.scores(q).gather(1, index)
-        wide, train = index.shape[1], self.rows
-        out = torch.empty(len(q), wide, dtype=torch.float64, device=q.device)
-        rows = torch.empty(RESCORE * wide, train.shape[1], dtype=train.dtype, device=train.device)  # reused
-        for i in range(0, len(q), RESCORE):
-            picked = index[i:i + RESCORE].reshape(-1)
-            torch.index_select(train, 0, picked, out=rows[:len(picked)])
-            n = len(picked) // wide
-            out[i:i + n] = torch.bmm(rows[:len(picked)].view(n, wide, -1).double(),
-                                     q[i:i + n, :, None].double()).squeeze(2)
-        return out
+        step = max(1, RESCORE_BYTES // (index.shape[1] * self.rows.shape[1] * 8))
+        dot = _gathered_dot()
+        return torch.cat([dot(q[i:i + step], self.rows, index[i:i + step]) for i in range(0, len(q), step)])
+
+
+def _dot(q: torch.Tensor, rows: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return (rows[index].double() * q[:, None, :].double()).sum(2)
+
+
+@functools.cache
+def _gathered_dot():
+    """``_dot`` compiled: the gathered rows are read once, never copied or widened in memory (24x on the headline)."""
+    return compiled_or_eager(_dot, "kNN re-scoring", dynamic=None)
 
 
 def _candidates(exact: Exact, low, q, k):
-    """(similarity, index, sure): the top k of re-scored candidates, and whether they are certainly the top k.
+    """(similarity, index, sure): the exact top k of every query whose window fits under ``WINDOW`` (sure).
 
     ``low`` is the rough copy of the training rows (bfloat16 or float32); None scores every row in float64.
-    """
+    The window: the k rows with the best rough scores are each at least the k-th rough score less one
+    rounding bound exactly, so the exact k-th similarity is too, and a row of the exact top k is at most one
+    bound below it in rough score. Ties in the window are all in it, so ties go to the lower index as in a
+    full sort."""
     train = exact.rows
+    everyone = torch.ones(len(q), dtype=torch.bool, device=q.device)
     if low is None:
         s, j = _ordered_topk(exact.scores(q), k)
-        return s, j, torch.ones(len(q), dtype=torch.bool, device=q.device)
-    wide = min(k + MARGIN, len(train))
-    rough = torch.topk((q.to(low.dtype) @ low.T).float(), wide, dim=1)
-    candidates = torch.sort(rough.indices, dim=1).values  # by training index, so ties go to the lower index
-    s, j = _ordered_topk(exact.rescore(q, candidates), k)
-    j = candidates.gather(1, j)
-    if wide == len(train):  # every row was re-scored
-        return s, j, torch.ones(len(q), dtype=torch.bool, device=q.device)
-    return s, j, s[:, -1] > rough.values[:, -1].double() + rounding_bound(low.dtype, train.shape[1])
+        return s, j, everyone
+    rough = (q.to(low.dtype) @ low.T).float()
+    floor = torch.topk(rough, k, dim=1).values[:, -1:] - 2 * rounding_bound(low.dtype, train.shape[1])
+    window = (rough >= floor).sum(1)
+    sure = window <= WINDOW * (k + MARGIN)
+    s = torch.zeros(len(q), k, dtype=torch.float64, device=q.device)
+    j = torch.zeros(len(q), k, dtype=torch.long, device=q.device)
+    if sure.any():
+        candidates = torch.topk(rough[sure], int(window[sure].max()), dim=1).indices
+        candidates = torch.sort(candidates, dim=1).values  # by training index, so ties go to the lower index
+        s[sure], top = _ordered_topk(exact.rescore(q[sure], candidates), k)
+        j[sure] = candidates.gather(1, top)
+    return s, j, sure
 
 
 def _ordered_topk(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
