@@ -36,10 +36,14 @@ def test_triangle_activation():
     np.testing.assert_allclose(kmeans.triangle(dist).numpy(), [[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
 
 
-def test_quadrant_masks_on_27x27():
-    a = np.arange(27 * 27, dtype=np.float64).reshape(27, 27)
-    pooled = kmeans.quadrant_masks(27).double().numpy() @ a.ravel()
-    np.testing.assert_allclose(pooled, [a[:14, :14].sum(), a[:14, 14:].sum(), a[14:, :14].sum(), a[14:, 14:].sum()])
+@pytest.mark.parametrize("side", [27, 28, 5])
+def test_quadrant_sums_split_at_the_rounded_half(side):
+    a = np.arange(2 * side * side * 3, dtype=np.float64).reshape(2, side, side, 3)
+    pooled = kmeans.quadrant_sums(torch.from_numpy(a).reshape(2, side * side, 3), side).numpy()
+    h = int(side / 2 + 0.5)
+    want = np.concatenate([a[:, :h, :h].sum((1, 2)), a[:, :h, h:].sum((1, 2)), a[:, h:, :h].sum((1, 2)),
+                           a[:, h:, h:].sum((1, 2))], 1)
+    np.testing.assert_allclose(pooled, want)
 
 
 @pytest.mark.parametrize("compiled", ["false", "true"])

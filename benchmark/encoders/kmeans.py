@@ -9,7 +9,8 @@ features.
 
 Distances are matrix products (|x|^2 - 2 x.c + |c|^2) in PyTorch, on CPU threads or CUDA,
 in fixed batches so memory stays bounded; ``torch.compile`` fuses the elementwise passes
-over the (patches x K) distances, about 3x faster on CPU (``compile=false`` turns it off).
+over the (patches x K) distances with the quadrant sums, about 3x faster on CPU, and the fit's
+argmin with its product (``compile=false`` turns both off).
 """
 
 from __future__ import annotations
@@ -71,26 +72,37 @@ def distances(p: torch.Tensor, centroids: torch.Tensor, centroids_sq: torch.Tens
     return sq.clamp(min=0).sqrt()
 
 
+def nearest(p: torch.Tensor, centroids: torch.Tensor, centroids_sq: torch.Tensor) -> torch.Tensor:
+    """Each row's nearest centroid: the argmin of |c|^2 - 2 x.c, as |x|^2 is the same for every centroid."""
+    return torch.addmm(centroids_sq, p, centroids.T, alpha=-2.0).argmin(1)
+
+
 def triangle(z: torch.Tensor) -> torch.Tensor:
     """f_k(x) = max(0, mean_j(z_j) - z_k), z the distances to the centroids."""
     return (z.mean(-1, keepdim=True) - z).clamp(min=0)
 
 
-def quadrant_masks(side: int) -> torch.Tensor:
-    """(4, side*side) 0/1 rows selecting the quadrants of a side x side map; halves split at round(side/2)."""
-    first = torch.arange(side) < int(side / 2 + 0.5)
-    halves = [(first, first), (first, ~first), (~first, first), (~first, ~first)]
-    return torch.stack([(r[:, None] & c[None, :]).flatten() for r, c in halves]).float()
+def quadrant_sums(act: torch.Tensor, side: int) -> torch.Tensor:
+    """(N, side*side, K) responses -> (N, 4K) sums over the quadrants of the side x side map (top-left,
+    top-right, bottom-left, bottom-right), halves split at round(side/2) as the reference code.
+
+    Sums over slices, fused into the compiled step: 1.15-1.3x faster per image than a product with 0/1 masks
+    at K = 4,000 on CIFAR images (the masks' batched product was a third of the step's non-GEMM time)."""
+    half, n = int(side / 2 + 0.5), act.shape[0]
+    grid = act.view(n, side, side, -1)
+    top, bottom = grid[:, :half].sum(1), grid[:, half:].sum(1)
+    return torch.stack([top[:, :half].sum(1), top[:, half:].sum(1), bottom[:, :half].sum(1),
+                        bottom[:, half:].sum(1)], 1).reshape(n, -1)
 
 
-def encode_batch(x, patch_mean, whitening, centroids, centroids_sq, quadrants, size: int, stride: int,
+def encode_batch(x, patch_mean, whitening, centroids, centroids_sq, size: int, stride: int,
                  norm_eps: float) -> torch.Tensor:
     """uint8 NHWC batch -> (N, 4K) features."""
     p = patches(x, size, stride)
     n, positions = p.shape[0], p.shape[1]
     p = whiten(normalise(p.reshape(n * positions, -1), norm_eps), patch_mean, whitening)
     act = triangle(distances(p, centroids, centroids_sq))
-    return torch.matmul(quadrants, act.view(n, positions, -1)).reshape(n, -1)
+    return quadrant_sums(act.view(n, positions, -1), (x.shape[1] - size) // stride + 1)
 
 
 # ---------------------------------------------------------------- the encoder
@@ -126,7 +138,9 @@ class KMeansNetwork(Encoder):
         self.whiten_eps, self.norm_eps = float(whiten_eps), float(norm_eps)
         if self.k > self.n_patches:
             raise BenchError(f"kmeans: k={self.k} centroids need at least as many patches (patches={self.n_patches})")
-        self.encode = compiled_or_eager(encode_batch, "kmeans") if compile == "true" else encode_batch
+        compiled = compile == "true"  # the fit's assignment step too: 1.1-1.4x per iteration at K = 4,000
+        self.encode = compiled_or_eager(encode_batch, "kmeans") if compiled else encode_batch
+        self.nearest = compiled_or_eager(nearest, "kmeans", dynamic=None) if compiled else nearest
         self.centroids = self.whitening = self.patch_mean = None
 
     def config(self) -> dict:  # ``compile`` changes speed only, so it is not part of the fingerprint
@@ -177,10 +191,9 @@ class KMeansNetwork(Encoder):
         self.cluster_sizes, chunk = None, rows_per_step(self.k, self.device)
         for _ in bar(range(self.iters), desc=f"k-means k={self.k}", unit="iter"):
             c2 = self.centroids.pow(2).sum(1)
-            nearest = torch.cat([torch.addmm(c2, p[i:i + chunk], self.centroids.T, alpha=-2.0).argmin(1)
-                                 for i in range(0, len(p), chunk)])  # |x|^2 is the same for every k
-            sums = torch.zeros_like(self.centroids).index_add_(0, nearest, p)  # one call: 5x faster than per chunk
-            counts = torch.bincount(nearest, minlength=self.k).to(p.dtype)
+            assigned = torch.cat([self.nearest(p[i:i + chunk], self.centroids, c2) for i in range(0, len(p), chunk)])
+            sums = torch.zeros_like(self.centroids).index_add_(0, assigned, p)  # one call: 5x faster than per chunk
+            counts = torch.bincount(assigned, minlength=self.k).to(p.dtype)
             empty = counts == 0
             self.centroids = sums / counts.clamp_min(1)[:, None]  # an empty cluster's centroid: zero
             if empty.any() and self.empty == "reseed":  # re-seed empty clusters with random patches
@@ -207,7 +220,7 @@ class KMeansNetwork(Encoder):
     def transform(self, images: np.ndarray) -> np.ndarray:
         side = (images.shape[1] - self.patch) // self.stride + 1
         args = (self.patch_mean, self.whitening, self.centroids.contiguous(), self.centroids.pow(2).sum(1),
-                quadrant_masks(side).to(self.device), self.patch, self.stride, self.norm_eps)
+                self.patch, self.stride, self.norm_eps)
         # A fixed step shape, so the compiled kernel is built once (and once more for a smaller last call); never
         # more images than the call has, which at small k would pad a batch to thousands of zero images.
         out, batch = [], max(1, min(rows_per_step(self.k, self.device, side * side), len(images)))
