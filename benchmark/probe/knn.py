@@ -35,7 +35,7 @@ T_GRID = (0.03, 0.07, 0.2)
 BLOCK = 512  # queries per block
 MARGIN = 32  # rows past k a float32 window typically holds (24 at k = 200 on the headline's 12,288 features)
 WINDOW = 4  # a window wider than WINDOW x (k + MARGIN) rows climbs a rung
-RESCORE_BYTES = 2 ** 28  # float64 gathered rows per re-scoring step where torch.compile is unavailable
+RESCORE_BYTES = 2 ** 28  # queries per re-scoring step: their gathered rows in float64 (what the eager fallback copies)
 ROW_BLOCK = 4096  # rows per block when normalising
 FAST_SURE = 0.5  # bfloat16 windows are kept when at least this share of the first query block's fit under WINDOW
 UNIT_ROUNDING = {torch.bfloat16: 2.0 ** -8, torch.float32: 2.0 ** -24}
