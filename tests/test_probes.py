@@ -101,6 +101,21 @@ def test_knn_neighbours_match_a_float64_reference(fast):
     assert (ours == ref).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_knn_rough_scores_error_bound_covers_every_product(dtype):
+    """The window is drawn with these bounds: one too small could drop a true neighbour. A CPU's bfloat16 product
+    returns bfloat16, so the bound holds the sum's own rounding (u of it) beside the inputs' and the additions'."""
+    g = torch.Generator().manual_seed(0)
+    q, x = knn.normalised(torch.randn(64, 512, generator=g)), knn.normalised(torch.randn(256, 512, generator=g))
+    x[0] = q[0]  # a similarity of 1, the largest output to round
+    rough, slack = knn.Rough.of(x, dtype).scores(q)
+    error = (rough.double() - q.double() @ x.double().T).abs()
+    assert (error <= torch.as_tensor(slack).double()).all()
+    if dtype == torch.bfloat16:
+        assert (slack >= knn.UNIT_ROUNDING[dtype] * rough.abs()).all()
+        assert float(slack.max()) < 3 * knn.UNIT_ROUNDING[dtype]  # tighter than the worst case of all three
+
+
 def test_knn_ties_break_by_training_index():
     base = knn.normalised(torch.eye(4))
     train = torch.cat([base, base])  # every row twice: rows i and i + 4 tie
