@@ -137,6 +137,7 @@ def test_every_probe_in_every_protocol_through_bench_run(probe, protocol, cifar_
     assert row["probe"] == probe and float(row["test_acc"]) > 30
     if probe.startswith("knn"):
         assert row["C"] == "" and int(row["k"]) >= 1 and float(row["t"]) > 0 and "exact" in result.output
+        assert row["gap"] == row["search_gap"] == ""  # exact: no certificate to record, not a gap of 0
     else:
         assert float(row["C"]) > 0 and float(row["gap"]) <= 1e-3 and row["k"] == ""
     if probe.endswith("k=10,t=0.07"):

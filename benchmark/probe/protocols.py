@@ -241,7 +241,8 @@ def _knn_full(data: Training, n_classes: int, test, config: ProbeConfig, columns
     test_acc = None if correct is None else float(correct.mean()) * 100.0
     fit_s = time.perf_counter() - start
     return ProbeResult(float("nan"), choice.accuracy, test_acc, [(k, a) for k, _, a in choice.tried], fit_s, correct,
-                       val_correct, 0.0, 0.0, float("nan"), choice.k, choice.t, search_s, fit_s - search_s)
+                       val_correct, float("nan"), float("nan"), float("nan"), choice.k, choice.t, search_s,
+                       fit_s - search_s)
 
 
 @dataclass(frozen=True)
@@ -455,7 +456,7 @@ def _knn_few(X_drawn, drawn, X_val, y_val, draws, labels, setting: FewShot, n_cl
             predicted = knn.predict(knn.classify(X, y, queries, n_classes, choice.k, choice.t)).cpu()
             test_accs.append(float((predicted == y_test).double().mean()) * 100.0)
     return DrawResults(float("nan"), choice.accuracy, test_accs, [(k, a) for k, _, a in choice.tried],
-                       time.perf_counter() - start, 0.0, 0.0, float("nan"), choice.k, choice.t)
+                       time.perf_counter() - start, float("nan"), float("nan"), float("nan"), choice.k, choice.t)
 
 
 def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, seed: int,
@@ -476,9 +477,11 @@ def run(name: str, train: CachedFeatures, test: CachedFeatures, val_size: int, s
         row = {"C": r.C, "val_acc": round(r.val_acc, 3), "test_acc": round(float(accs.mean()), 3),
                "test_acc_std": round(float(accs.std(ddof=1)), 3), "test_acc_ci95": round(interval95(accs), 3),
                "draws": len(accs), "per_class": setting.per_class}
-    certificate = {"gap": float(f"{r.gap:.3g}"), "search_gap": float(f"{r.search_gap:.3g}")}
-    if np.isfinite(r.passes):
-        certificate["passes"] = round(r.passes)
-    if probe.kind == "knn":  # exact: no C, no gap to certify
+    if probe.kind == "knn":  # exact: no C, no gap to certify (blank, not 0)
         row.update(C="", k=r.k, t=r.t)
+        certificate = {}
+    else:
+        certificate = {"gap": float(f"{r.gap:.3g}"), "search_gap": float(f"{r.search_gap:.3g}")}
+        if np.isfinite(r.passes):
+            certificate["passes"] = round(r.passes)
     return {**row, "fit_s": round(r.fit_s, 1), **certificate}, predictions
