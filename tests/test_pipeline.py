@@ -408,7 +408,8 @@ def test_bench_limits_stores_the_peaks_that_the_timings_table_sets_each_stage_ag
     ran = console(monkeypatch, capsys, "limits", "--device", "cpu", "--cache-dir", tmp_path / "cache", "--out",
                   folder / "limits.json")
     assert ran.code == 0, ran.err
-    found = json.loads((folder / "limits.json").read_text())
+    machines = json.loads((folder / "limits.json").read_text())["machines"]
+    found = next(iter(machines.values()))
     assert set(found["peaks"]) == {"matmul_float32_gflops", "matmul_bfloat16_gflops", "memory_read_gbs",
                                    "hdf5_read_gbs"}
     assert all(value > 0 for value in found["peaks"].values()) and found["machine"]["cores"] >= 1
@@ -434,3 +435,15 @@ def test_bench_limits_stores_the_peaks_that_the_timings_table_sets_each_stage_ag
     assert f"6.0 · {searched:,.0f} GB · {share:.0%}" in table
     other = next(line for line in table.splitlines() if "Another CPU" in line)
     assert f"7.0 · {100 * 40000 * 6400 * 4 / 1e9:,.0f} GB " in other and "%" not in other
+    # measured there too: both machines' peaks are kept, and each row is set against its own machine's
+    another = measuring.machine(measuring.torch.device("cpu"))
+    monkeypatch.setattr(measuring, "machine", lambda device: {**another, "device": elsewhere["device"]})
+    assert console(monkeypatch, capsys, "limits", "--device", "cpu", "--cache-dir", tmp_path / "cache", "--out",
+                   folder / "limits.json").code == 0
+    machines = json.loads((folder / "limits.json").read_text())["machines"]
+    assert set(machines) == {found["machine"]["device"], elsewhere["device"]} and machines[found["machine"]["device"]] == found
+    document.update(folder / "runs.csv", tmp_path / "B.md")
+    table = (tmp_path / "B.md").read_text()
+    other = next(line for line in table.splitlines() if "Another CPU" in line)
+    share = 100 * 40000 * 6400 * 4 / 1e9 / 7.0 / machines[elsewhere["device"]]["peaks"]["memory_read_gbs"]
+    assert f"GB · {share:.0%}" in other and table.count("Peaks measured by `bench limits`") == 2

@@ -4,7 +4,8 @@ Three peaks: matrix products (float32 and bfloat16, square matrices, the best of
 repeats), memory bandwidth (reading a 1 GB tensor), and reading a feature file of the cache's own
 format (Fletcher-32 chunks of 256 rows) from the cache folder (the page cache's speed once the file is
 there, which is where a probe's passes read from). They are stored with the machine's description in
-``limits.json`` beside the results file, where the timings table finds them (``report.limits``).
+``limits.json`` beside the results file, one entry per device (measuring a machine again replaces its entry),
+where the timings table finds them for the rows measured on that device (``report.limits``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from ..core.devices import cpu_model, device_name
 from ..core.files import write_text
 from ..data.cache import CacheKey, CachedFeatures, FeatureCache
+from ..report.limits import stored
 
 
 HDF5_ROWS = 65_536  # 512 MB of float32 rows of width 2,048
@@ -103,5 +105,6 @@ def measure(device, cache_root: Path, out: Path, log=print) -> dict:
              "hdf5_read_gbs": round(hdf5_read_gbs(Path(cache_root)), 2)}
     found = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(device), "peaks": peaks,
              "load_1min": round(os.getloadavg()[0], 2)}
-    write_text(out, json.dumps(found, indent=2) + "\n")
+    machines = {**stored(Path(out)), found["machine"]["device"]: found}
+    write_text(out, json.dumps({"machines": machines}, indent=2) + "\n")
     return found

@@ -1,4 +1,4 @@
-"""The machine's measured peaks (`bench limits`, ``limits.json`` beside the results), and how far a stage is from them."""
+"""The machines' measured peaks (`bench limits`, ``limits.json`` beside the results), and how far a stage is from them."""
 
 from __future__ import annotations
 
@@ -8,9 +8,15 @@ from pathlib import Path
 LIMITS = "limits.json"
 
 
-def read(folder: Path) -> dict | None:
-    """The stored limits beside a results file, or None when `bench limits` has not run there."""
+def stored(path: Path) -> dict[str, dict]:
+    """The limits in a ``limits.json``, by device ({} for no file, or one this version does not read)."""
     try:
-        return json.loads((Path(folder) / LIMITS).read_text())
-    except (OSError, ValueError):
-        return None
+        machines = json.loads(Path(path).read_text()).get("machines")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return machines if isinstance(machines, dict) else {}
+
+
+def read(folder: Path) -> dict[str, dict]:
+    """The stored limits beside a results file, by device ({} when `bench limits` has not run there)."""
+    return stored(Path(folder) / LIMITS)

@@ -45,17 +45,16 @@ def timings(report: Report) -> str:
                                             as_index=False).tail(1)
     full = full.sort_values(["dims", "encoder", "probe_kind", "device"], ascending=[False, True, True, True])
     found = limits.read(report.folder)
-    here = found["machine"]["device"] if found else None
     cells, furthest = {stage: [] for stage in ("encoder fit", "extraction", "search", "refit")}, []
     for _, row in full.iterrows():
-        peaks = found["peaks"] if row.device == here else None  # a row from another machine: no share of these peaks
+        peaks = found[row.device]["peaks"] if row.device in found else None  # a machine `bench limits` has not measured
         for stage, (seconds, work, unit) in stage_work(row).items():
             share = fraction(seconds, work, unit, peaks)
             text = "" if pd.isna(seconds) else f"{seconds:.1f}"
             if not pd.isna(work) and work and not pd.isna(seconds):
                 text += f" · {work:,.0f} {unit}" + (f" · {share:.0%}" if share == share else "")
                 if share == share and "cpu" in str(row.device):
-                    furthest.append((share, stage, row.encoder, row.probe_kind))
+                    furthest.append((share, stage, row.encoder, row.probe_kind, row.device))
             cells[stage].append(text)
     table = pd.DataFrame({
         "dataset": full.dataset, "encoder": full.encoder, "probe": full.probe_kind,
@@ -69,16 +68,18 @@ def timings(report: Report) -> str:
         "test acc %": full.test_acc.map(lambda v: f"{v:.2f}"),
     })
     text = table.to_markdown(index=False, disable_numparse=True) + "\n"
-    if found:
-        m, p = found["machine"], found["peaks"]
-        text += (f"\nPeaks measured by `bench limits` on {found['measured']} ({m['device']}, {m['cpu']}, 1-minute "
-                 f"load {found['load_1min']}): matrix products {p['matmul_float32_gflops']:,.0f} GFLOP/s in float32, "
+    for entry in found.values():
+        m, p = entry["machine"], entry["peaks"]
+        text += (f"\nPeaks measured by `bench limits` on {entry['measured']} ({m['device']}, {m['cpu']}, 1-minute "
+                 f"load {entry['load_1min']}): matrix products {p['matmul_float32_gflops']:,.0f} GFLOP/s in float32, "
                  f"{p['matmul_bfloat16_gflops']:,.0f} in bfloat16; memory {p['memory_read_gbs']:.1f} GB/s; a cached "
-                 f"feature file read at {p['hdf5_read_gbs']:.2f} GB/s. Work: GFLOP of matrix products (the encoder's "
-                 f"fit and extraction, kNN's searches; counted from the shapes), GB of float32 rows read by a linear "
-                 f"probe's passes; its share of the best peak of its kind, for rows measured on that device.\n")
+                 f"feature file read at {p['hdf5_read_gbs']:.2f} GB/s.\n")
+    if found:
+        text += ("\nWork: GFLOP of matrix products (the encoder's fit and extraction, kNN's searches; counted from the "
+                 "shapes), GB of float32 rows read by a linear probe's passes; its share of the best peak of its kind on "
+                 "the device the row was measured on.\n")
     if furthest:
-        share, stage, encoder, probe = min(furthest)
-        text += (f"\nFurthest from its limit on this machine: the {stage} of `{encoder}` ({probe} probe), at "
-                 f"{share:.0%} of the peak.\n")
+        share, stage, encoder, probe, device = min(furthest)
+        text += (f"\nFurthest from its limit: the {stage} of `{encoder}` ({probe} probe) on {device}, at {share:.0%} "
+                 f"of that machine's peak.\n")
     return text
