@@ -116,6 +116,24 @@ def test_knn_rough_scores_error_bound_covers_every_product(dtype):
         assert float(slack.max()) < 3 * knn.UNIT_ROUNDING[dtype]  # tighter than the worst case of all three
 
 
+def test_knn_stays_exact_when_the_user_lowers_float32_matmul_precision():
+    """``set_float32_matmul_precision("medium")`` runs float32 products in bfloat16 on AMX CPUs (TF32 on CUDA): the
+    float32 windows' bound would not hold. kNN runs its products as written and gives the setting back."""
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(10, 256, generator=g)
+    train = knn.normalised(centres.repeat(100, 1) + 0.8 * torch.randn(1000, 256, generator=g))
+    queries = knn.normalised(centres.repeat(10, 1) + 0.8 * torch.randn(100, 256, generator=g))
+    expected = knn.neighbours(train, queries, 20, fast=False, desc=None)
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")
+        found = knn.neighbours(train, queries, 20, fast=False, desc=None)
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert torch.equal(found.index, expected.index) and torch.equal(found.similarity, expected.similarity)
+
+
 def test_knn_ties_break_by_training_index():
     base = knn.normalised(torch.eye(4))
     train = torch.cat([base, base])  # every row twice: rows i and i + 4 tie

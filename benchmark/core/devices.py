@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 
@@ -57,6 +58,22 @@ def bfloat16_is_fast(device) -> bool:
     cpu = torch.cpu
     return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
                 or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+@contextlib.contextmanager
+def ieee_products():
+    """Matrix products as written: float32 never run in TF32 or bfloat16 (``torch.set_float32_matmul_precision``
+    below "highest" does that, on AMX CPUs too), bfloat16 sums never reduced in bfloat16 (CUDA). For code whose
+    error bounds assume it; the caller's settings come back after."""
+    precision = torch.get_float32_matmul_precision()
+    reduced = torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(precision)
+        torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = reduced
 
 
 def init_distributed(device: str) -> str:

@@ -26,7 +26,7 @@ import torch
 
 from ..core import distributed
 from ..core.compiled import compiled_or_eager
-from ..core.devices import bfloat16_is_fast
+from ..core.devices import bfloat16_is_fast, ieee_products
 from ..core.progress import bar
 from .operand import DiskRows, as_rows
 
@@ -139,7 +139,7 @@ def neighbours(train, queries: torch.Tensor, k: int, fast: bool | None = None,
     fast = bfloat16_is_fast(train.device) if fast is None else fast
     found, start = None, train.offset
     steps = train.block_count() * -(-len(queries) // BLOCK)  # one bar over every training block's query blocks
-    with bar(total=steps, desc=desc, unit="block", disable=desc is None) as progress:
+    with bar(total=steps, desc=desc, unit="block", disable=desc is None) as progress, ieee_products():
         for block in train.blocks():
             part = _search(block, queries, min(k, len(block)), fast, progress)
             part.index += start
