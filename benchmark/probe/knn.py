@@ -7,10 +7,10 @@ computed relative to each query's best similarity, exp((s - s_max) / T), the sam
 factor per query, so any positive finite T works: no exp(s / T) overflows at T = 1e-4.
 
 Exact and bounded: similarities are computed query block by query block (at most ``BLOCK``
-queries against a block of training rows at a time). Rough products (bfloat16 where native, else
-float32) pick each query's window: every row whose rough score is within twice that precision's
-rounding bound of the k-th best rough score, which holds every row of the exact top k. The window is
-re-scored in float64 (the gather, the widening and the sum fused by ``torch.compile``), so rounding can
+queries against a block of training rows at a time). Rough products (bfloat16 where native and it
+pays, else float32; run as written, whatever the caller's matmul precision) pick each query's window:
+every row whose rough score plus its error bound (``Rough``) reaches the k-th best rough score less
+its bound, which holds every row of the exact top k. The window is re-scored in float64 (the gather, the widening and the sum fused by ``torch.compile``), so rounding can
 never drop a true neighbour. A query whose window is too wide (near-duplicates, bfloat16's coarse bound)
 climbs a rung: float32, then float64 against every row. Neighbours are ordered by similarity, ties by the lower
 training index; class ties go to the lower class. The estimator ``KNN`` and ``--probe knn`` run
