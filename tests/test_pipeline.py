@@ -441,7 +441,8 @@ def test_bench_limits_stores_the_peaks_that_the_timings_table_sets_each_stage_ag
     assert console(monkeypatch, capsys, "limits", "--device", "cpu", "--cache-dir", tmp_path / "cache", "--out",
                    folder / "limits.json").code == 0
     machines = json.loads((folder / "limits.json").read_text())["machines"]
-    assert set(machines) == {found["machine"]["device"], elsewhere["device"]} and machines[found["machine"]["device"]] == found
+    assert set(machines) == {found["machine"]["device"], elsewhere["device"]}
+    assert machines[found["machine"]["device"]] == found
     document.update(folder / "runs.csv", tmp_path / "B.md")
     table = (tmp_path / "B.md").read_text()
     other = next(line for line in table.splitlines() if "Another CPU" in line)

@@ -10,8 +10,8 @@ Exact and bounded: similarities are computed query block by query block (at most
 queries against a block of training rows at a time). Rough products (bfloat16 where native and it
 pays, else float32; run as written, whatever the caller's matmul precision) pick each query's window:
 every row whose rough score plus its error bound (``Rough``) reaches the k-th best rough score less
-its bound, which holds every row of the exact top k. The window is re-scored in float64 (the gather, the widening and the sum fused by ``torch.compile``), so rounding can
-never drop a true neighbour. A query whose window is too wide (near-duplicates, bfloat16's coarse bound)
+its bound, which holds every row of the exact top k. The window is re-scored in float64 (the gather,
+the widening and the sum fused by ``torch.compile``), so rounding can never drop a true neighbour. A query whose window is too wide (near-duplicates, bfloat16's coarse bound)
 climbs a rung: float32, then float64 against every row. Neighbours are ordered by similarity, ties by the lower
 training index; class ties go to the lower class. The estimator ``KNN`` and ``--probe knn`` run
 this same code (``classify``), so a (k, T) means the same in both.
@@ -39,8 +39,8 @@ RESCORE_BYTES = 2 ** 28  # queries per re-scoring step: their gathered rows in f
 ROW_BLOCK = 4096  # rows per block when normalising
 # bfloat16 windows are kept when at least FAST_SURE of the first query block's fit under WINDOW and their mean width
 # is at most FAST_WIDTH x (k + MARGIN): the unsure pay a float32 product besides, and re-scoring reads every window.
-# On the headline (AMX, 512 queries x 40,000 rows): at k = 10 (all sure, mean width 44) a bfloat16 block cost about 1.1 s
-# against float32's 1.7; at k = 200 (91% sure, mean width 557 against float32's 226) 3.4-3.9 s against 2.7.
+# On the headline (AMX, 512 queries x 40,000 rows): at k = 10 (all sure, mean width 44) a bfloat16 block cost about
+# 1.1 s against float32's 1.7; at k = 200 (91% sure, mean width 557 against float32's 226) 3.4-3.9 s against 2.7.
 FAST_SURE = 0.8
 FAST_WIDTH = 2
 UNIT_ROUNDING = {torch.bfloat16: 2.0 ** -8, torch.float32: 2.0 ** -24}

@@ -1,4 +1,4 @@
-"""The machines' measured peaks (`bench limits`, ``limits.json`` beside the results), and how far a stage is from them."""
+"""The machines' measured peaks (`bench limits`, ``limits.json`` beside the results): how far a stage is from them."""
 
 from __future__ import annotations
 

@@ -76,8 +76,8 @@ def timings(report: Report) -> str:
                  f"feature file read at {p['hdf5_read_gbs']:.2f} GB/s.\n")
     if found:
         text += ("\nWork: GFLOP of matrix products (the encoder's fit and extraction, kNN's searches; counted from the "
-                 "shapes), GB of float32 rows read by a linear probe's passes; its share of the best peak of its kind on "
-                 "the device the row was measured on.\n")
+                 "shapes), GB of float32 rows read by a linear probe's passes; its share of the best peak of its kind "
+                 "on the device the row was measured on.\n")
     if furthest:
         share, stage, encoder, probe, device = min(furthest)
         text += (f"\nFurthest from its limit: the {stage} of `{encoder}` ({probe} probe) on {device}, at {share:.0%} "
